@@ -1,0 +1,71 @@
+//! `POST /v1/chat/completions` (the seed's contract), `GET /v1/models`, `GET /v1/chats/{id}`.
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+
+use crate::auth::{Caller, Principal};
+use crate::chat::{self, request::ChatRequest};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/chat/completions", web::post().to(completions))
+        .route("/v1/models", web::get().to(models))
+        .route("/v1/chats/{chat_id}", web::get().to(chat_log));
+}
+
+async fn completions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let request = ChatRequest::parse(body.into_inner())?;
+    let streaming = request.stream;
+    let turn = chat::prepare(&state, caller, request).await?;
+    if streaming {
+        let events = chat::stream::start(state.into_inner(), turn).await?;
+        return Ok(HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("Cache-Control", "no-cache"))
+            .insert_header(("X-Accel-Buffering", "no"))
+            .streaming(events));
+    }
+    Ok(HttpResponse::Ok().json(chat::complete(&state, turn).await?))
+}
+
+async fn models(state: web::Data<AppState>, _who: Principal) -> Result<HttpResponse, ApiError> {
+    let data: Vec<Value> = state
+        .generation
+        .models()
+        .iter()
+        .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by, "context_length": m.context_length}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
+}
+
+async fn chat_log(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let logs = state.db.chat_logs(&caller.project_id, &path).await?;
+    if logs.is_empty() {
+        return Err(ApiError::not_found(
+            Some("chat_id"),
+            format!("no chat `{path}` in this project"),
+        ));
+    }
+    let entries: Vec<Value> = logs
+        .into_iter()
+        .map(|l| {
+            let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+            json!({
+                "id": l.id, "chat_id": l.chat_id, "user_id": l.user_id, "model": l.model, "search_query": l.search_query,
+                "retrieved": parse(&l.retrieved), "timings": parse(&l.timings), "usage": l.usage.as_deref().map(parse),
+                "outcome": l.outcome, "error": l.error, "created_at": l.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({"object": "chat.log", "chat_id": path.into_inner(), "data": entries})))
+}

@@ -1,0 +1,412 @@
+//! Documents of a knowledge base: multipart or JSON upload (202, or the final state with
+//! `?wait=true`), idempotent upsert by external id, list, get, chunks, delete.
+
+use std::time::{Duration, Instant};
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::auth::Caller;
+use crate::documents::{self, Upload};
+use crate::error::ApiError;
+use crate::knowledge;
+use crate::retrieval::RetrievedChunk;
+use crate::startup::AppState;
+use crate::store::knowledge::{status, Document, PutOutcome};
+use crate::vector::{Filter, MatchValue};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/v1/knowledge_bases/{kb_id}/documents",
+        web::post().to(upload),
+    )
+    .route("/v1/knowledge_bases/{kb_id}/documents", web::get().to(list))
+    .route(
+        "/v1/knowledge_bases/{kb_id}/documents/{doc}",
+        web::put().to(put),
+    )
+    .route(
+        "/v1/knowledge_bases/{kb_id}/documents/{doc}",
+        web::get().to(get),
+    )
+    .route(
+        "/v1/knowledge_bases/{kb_id}/documents/{doc}",
+        web::delete().to(delete),
+    )
+    .route(
+        "/v1/knowledge_bases/{kb_id}/documents/{doc}/chunks",
+        web::get().to(chunks),
+    );
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    wait: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonDocument {
+    external_id: Option<String>,
+    title: Option<String>,
+    text: String,
+    metadata: Option<Map<String, Value>>,
+    /// Names the format (`notes.md` → Markdown); plain text when absent.
+    file_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn upload(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<WaitQuery>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let kb = knowledge::get(&state, &caller.project_id, &path).await?;
+    let uploads = read_uploads(&state, &req, body).await?;
+    let mut results = Vec::with_capacity(uploads.len());
+    for up in uploads {
+        results.push(documents::submit(&state, &kb, up).await?);
+    }
+    respond(&state, results, query.wait).await
+}
+
+async fn put(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    query: web::Query<WaitQuery>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (kb_id, external_id) = path.into_inner();
+    let kb = knowledge::get(&state, &caller.project_id, &kb_id).await?;
+    let mut uploads = read_uploads(&state, &req, body).await?;
+    if uploads.len() != 1 {
+        return Err(ApiError::invalid("file", "PUT takes exactly one document"));
+    }
+    let mut up = uploads.remove(0);
+    if up.external_id.as_deref().is_some_and(|e| e != external_id) {
+        return Err(ApiError::invalid(
+            "external_id",
+            "external_id in the body differs from the one in the path",
+        ));
+    }
+    up.external_id = Some(external_id);
+    let result = documents::submit(&state, &kb, up).await?;
+    respond(&state, vec![result], query.wait).await
+}
+
+/// 202 with each document's state; with `wait`, poll until all are ready or failed (200), or
+/// until `ingest.wait_timeout_secs` (202 with the states then). Unchanged documents are 200.
+async fn respond(
+    state: &AppState,
+    results: Vec<(Document, PutOutcome)>,
+    wait: bool,
+) -> Result<HttpResponse, ApiError> {
+    let mut docs: Vec<(Document, PutOutcome)> = results;
+    let deadline = Instant::now() + Duration::from_secs(state.config.ingest.wait_timeout_secs);
+    let settled = |d: &Document| d.status == status::READY || d.status == status::FAILED;
+    while wait && !docs.iter().all(|(d, _)| settled(d)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for (d, _) in docs.iter_mut().filter(|(d, _)| !settled(d)) {
+            if let Some(fresh) = state.db.document_by_id(&d.id).await? {
+                *d = fresh;
+            }
+        }
+    }
+    let all_settled = docs
+        .iter()
+        .all(|(d, o)| settled(d) || *o == PutOutcome::Unchanged);
+    let data: Vec<Value> = docs
+        .iter()
+        .map(|(d, o)| {
+            let mut v = serde_json::to_value(d).unwrap_or_default();
+            v["outcome"] = json!(match o {
+                PutOutcome::Created => "created",
+                PutOutcome::Unchanged => "unchanged",
+                PutOutcome::Replaced => "replaced",
+            });
+            v
+        })
+        .collect();
+    let body = json!({"object": "list", "data": data});
+    Ok(if all_settled {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::Accepted().json(body)
+    })
+}
+
+/// The documents in a request: a JSON body (one document) or multipart files. Multipart fields
+/// `metadata` (a JSON object) and `external_id` apply to the file part before them; fields
+/// before the first file apply to every file. Sizes are checked as the bytes arrive.
+async fn read_uploads(
+    state: &AppState,
+    req: &HttpRequest,
+    body: web::Payload,
+) -> Result<Vec<Upload>, ApiError> {
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let limit = state.config.ingest.max_file_bytes;
+    if ctype.starts_with("multipart/form-data") {
+        return read_multipart(state, Multipart::new(req.headers(), body), limit).await;
+    }
+    if !ctype.starts_with("application/json") {
+        return Err(ApiError::InvalidRequest {
+            message: "send multipart/form-data files or an application/json document".into(),
+            param: None,
+            code: "invalid_content_type",
+        });
+    }
+    let bytes = read_limited(
+        body.map(|r| r.map_err(|e| ApiError::invalid("body", e.to_string()))),
+        limit,
+    )
+    .await?;
+    let doc: JsonDocument =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidRequest {
+            message: format!("invalid JSON document: {e}"),
+            param: None,
+            code: "invalid_json",
+        })?;
+    if doc.text.trim().is_empty() {
+        return Err(ApiError::invalid("text", "text must not be empty"));
+    }
+    Ok(vec![Upload {
+        external_id: doc.external_id,
+        title: doc.title,
+        file_name: doc.file_name,
+        content_type: None,
+        metadata: doc.metadata.unwrap_or_default(),
+        content: doc.text.into_bytes(),
+    }])
+}
+
+async fn read_multipart(
+    state: &AppState,
+    mut mp: Multipart,
+    limit: usize,
+) -> Result<Vec<Upload>, ApiError> {
+    let bad = |e: actix_multipart::MultipartError| {
+        ApiError::invalid("body", format!("invalid multipart body: {e}"))
+    };
+    let mut uploads: Vec<Upload> = Vec::new();
+    let mut shared = Map::new();
+    while let Some(field) = mp.try_next().await.map_err(bad)? {
+        let name = field
+            .content_disposition()
+            .and_then(|cd| cd.get_name())
+            .unwrap_or("")
+            .to_owned();
+        let file_name = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(str::to_owned);
+        let content_type = field.content_type().map(|m| m.essence_str().to_owned());
+        let is_file = file_name.is_some() || name == "file" || name == "files";
+        let data = read_limited(
+            field.map(|r| r.map_err(bad)),
+            if is_file { limit } else { 1 << 20 },
+        )
+        .await
+        .map_err(|e| match e {
+            ApiError::PayloadTooLarge(_) => ApiError::PayloadTooLarge(format!(
+                "`{}` is larger than ingest.max_file_bytes ({limit} bytes)",
+                file_name.as_deref().unwrap_or(&name)
+            )),
+            other => other,
+        })?;
+        if is_file {
+            if uploads.len() == state.config.ingest.max_files_per_upload {
+                return Err(ApiError::invalid(
+                    "file",
+                    format!(
+                        "at most {} files per upload",
+                        state.config.ingest.max_files_per_upload
+                    ),
+                ));
+            }
+            uploads.push(Upload {
+                file_name,
+                content_type,
+                metadata: shared.clone(),
+                content: data,
+                ..Default::default()
+            });
+            continue;
+        }
+        let text =
+            String::from_utf8(data).map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))?;
+        match name.as_str() {
+            "metadata" => {
+                let meta: Map<String, Value> = serde_json::from_str(&text).map_err(|e| {
+                    ApiError::invalid("metadata", format!("metadata must be a JSON object: {e}"))
+                })?;
+                match uploads.last_mut() {
+                    Some(up) => up.metadata.extend(meta),
+                    None => shared.extend(meta),
+                }
+            }
+            "external_id" | "title" => {
+                let up = uploads.last_mut().ok_or_else(|| {
+                    ApiError::invalid(
+                        &name,
+                        format!("`{name}` must follow the file part it belongs to"),
+                    )
+                })?;
+                if name == "title" {
+                    up.title = Some(text)
+                } else {
+                    up.external_id = Some(text)
+                }
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other,
+                    format!(
+                        "unknown multipart field `{other}`; use file, metadata, external_id, title"
+                    ),
+                ))
+            }
+        }
+    }
+    if uploads.is_empty() {
+        return Err(ApiError::invalid("file", "no file part in the upload"));
+    }
+    Ok(uploads)
+}
+
+/// Collect a byte stream, failing with 413 as soon as it passes `limit`.
+async fn read_limited<S>(mut stream: S, limit: usize) -> Result<Vec<u8>, ApiError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, ApiError>> + Unpin,
+{
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "upload is larger than {limit} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let kb = knowledge::get(&state, &caller.project_id, &path).await?;
+    if let Some(s) = &q.status {
+        if ![
+            status::QUEUED,
+            status::PROCESSING,
+            status::READY,
+            status::FAILED,
+        ]
+        .contains(&s.as_str())
+        {
+            return Err(ApiError::invalid(
+                "status",
+                "status must be queued, processing, ready or failed",
+            ));
+        }
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit must be in 1..=1000"));
+    }
+    let docs = state
+        .db
+        .list_documents(
+            &kb.project_id,
+            &kb.id,
+            q.status.as_deref(),
+            q.after.as_deref(),
+            limit + 1,
+        )
+        .await?;
+    let has_more = docs.len() as i64 > limit;
+    let docs: Vec<Document> = docs.into_iter().take(limit as usize).collect();
+    let last = docs.last().map(|d| d.id.clone());
+    Ok(HttpResponse::Ok()
+        .json(json!({"object": "list", "data": docs, "has_more": has_more, "last_id": last})))
+}
+
+async fn find(
+    state: &AppState,
+    caller: &Caller,
+    kb_id: &str,
+    doc: &str,
+) -> Result<(crate::store::knowledge::KnowledgeBase, Document), ApiError> {
+    let kb = knowledge::get(state, &caller.project_id, kb_id).await?;
+    let d = state
+        .db
+        .get_document(&kb.project_id, &kb.id, doc)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                Some("document_id"),
+                format!("document `{doc}` does not exist in knowledge base `{kb_id}`"),
+            )
+        })?;
+    Ok((kb, d))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
+    let mut v = serde_json::to_value(&doc).map_err(anyhow::Error::from)?;
+    v["metadata"] = doc.metadata_value();
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (kb, doc) = find(&state, &caller, &path.0, &path.1).await?;
+    documents::delete(&state, &kb, &doc).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": doc.id, "deleted": true})))
+}
+
+async fn chunks(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (kb, doc) = find(&state, &caller, &path.0, &path.1).await?;
+    let filter = Filter::eq("document_id", MatchValue::Keyword(doc.id.clone()));
+    let hits = state
+        .vectors
+        .scroll(&kb.collection, &filter, 100_000)
+        .await?;
+    let mut chunks: Vec<RetrievedChunk> = hits.into_iter().map(RetrievedChunk::from_hit).collect();
+    chunks.sort_by_key(|c| c.ordinal);
+    Ok(HttpResponse::Ok().json(json!({"object": "list", "document_id": doc.id, "data": chunks})))
+}

@@ -1,0 +1,88 @@
+//! Knowledge bases of the caller's project: create, list, get, update, delete.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::validate_id;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::knowledge::{self, NewKnowledgeBase};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/knowledge_bases", web::post().to(create))
+        .route("/v1/knowledge_bases", web::get().to(list))
+        .route("/v1/knowledge_bases/{kb_id}", web::get().to(get))
+        .route("/v1/knowledge_bases/{kb_id}", web::patch().to(update))
+        .route("/v1/knowledge_bases/{kb_id}", web::delete().to(delete));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Update {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<NewKnowledgeBase>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(id) = &body.id {
+        validate_id("id", id)?;
+    }
+    let kb = knowledge::create(&state, &caller.project_id, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(knowledge::describe(&state, &kb).await?))
+}
+
+async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let kbs: Vec<serde_json::Value> = state
+        .db
+        .list_kbs(&caller.project_id)
+        .await?
+        .iter()
+        .map(|kb| kb.to_json())
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": kbs})))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let kb = knowledge::get(&state, &caller.project_id, &path).await?;
+    Ok(HttpResponse::Ok().json(knowledge::describe(&state, &kb).await?))
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Update>,
+) -> Result<HttpResponse, ApiError> {
+    let kb = knowledge::get(&state, &caller.project_id, &path).await?;
+    let name = body.name.clone().unwrap_or(kb.name.clone());
+    let description = body.description.clone().unwrap_or(kb.description.clone());
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid("name", "name must not be empty"));
+    }
+    state
+        .db
+        .update_kb_info(&kb.project_id, &kb.id, &name, &description)
+        .await?;
+    let kb = knowledge::get(&state, &caller.project_id, &path).await?;
+    Ok(HttpResponse::Ok().json(knowledge::describe(&state, &kb).await?))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let kb = knowledge::get(&state, &caller.project_id, &path).await?;
+    knowledge::delete(&state, &kb).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": kb.id, "deleted": true})))
+}

@@ -1,0 +1,49 @@
+//! Thin HTTP handlers, one module per resource, each with its own `configure`.
+
+use actix_web::web;
+
+use crate::error::ApiError;
+
+pub mod chat;
+pub mod documents;
+pub mod health;
+pub mod knowledge_bases;
+pub mod search;
+pub mod tenancy;
+
+/// Mount every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    health::configure(cfg);
+    chat::configure(cfg);
+    tenancy::configure(cfg);
+    knowledge_bases::configure(cfg);
+    documents::configure(cfg);
+    search::configure(cfg);
+}
+
+/// Ids chosen by callers (users, projects, knowledge bases): 1–64 of `a-z A-Z 0-9 _ - .`,
+/// starting with a letter or digit, so they are safe in paths, logs and collection names.
+pub fn validate_id(param: &str, id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            param,
+            format!("`{id}` is not a valid id: use 1-64 letters, digits, `_`, `-` or `.`, starting with a letter or digit"),
+        ))
+    }
+}
+
+/// Unknown routes answer in the same error shape as everything else.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(
+        None,
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}

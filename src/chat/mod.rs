@@ -1,0 +1,420 @@
+//! The chat flow with `rag_params`: resolve knowledge bases in the caller's project → the
+//! search query (given, or rewritten from the conversation) → retrieve → rerank → diversify
+//! → widen with neighbours → fit the context budget → inject → forward → check citations →
+//! log. `api/chat` only parses the body and turns the result into JSON or SSE.
+
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::generation::{GenerationError, Model};
+use crate::retrieval::{self, RetrievedChunk, SearchParams};
+use crate::startup::AppState;
+use crate::store::knowledge::KnowledgeBase;
+
+pub mod citations;
+pub mod log;
+pub mod prompt;
+pub mod request;
+pub mod stream;
+
+use request::{ChatRequest, OnNoResults, QueryRewrite, RagParams};
+
+/// Stage timings of one request, in milliseconds, in the order they ran.
+#[derive(Debug, Clone, Default)]
+pub struct Timings(pub Vec<(&'static str, f64)>);
+
+impl Timings {
+    pub fn add(&mut self, stage: &'static str, since: Instant) {
+        self.0.push((stage, since.elapsed().as_secs_f64() * 1000.0));
+    }
+
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| (format!("{k}_ms"), json!((v * 100.0).round() / 100.0)))
+                .collect(),
+        )
+    }
+}
+
+/// A request ready to forward: the body for the backend and what retrieval found.
+pub struct Turn {
+    pub caller: Caller,
+    pub request: ChatRequest,
+    pub model: Model,
+    /// The body sent to the backend.
+    pub body: Value,
+    /// `references` of the response (when rag_params was given).
+    pub references: Option<Value>,
+    pub chunks: Vec<RetrievedChunk>,
+    pub search_query: Option<String>,
+    /// Answer given without calling the backend (`on_no_results: {"message": …}`).
+    pub fixed_answer: Option<String>,
+    pub timings: Timings,
+    pub started: Instant,
+    pub completion_id: String,
+}
+
+impl Turn {
+    pub fn chunk_ids(&self) -> Vec<String> {
+        self.chunks.iter().map(|c| c.chunk_id.clone()).collect()
+    }
+}
+
+pub fn generation_error(e: GenerationError) -> ApiError {
+    match e {
+        GenerationError::UnknownModel(m) => ApiError::NotFound {
+            message: format!("model `{m}` does not exist"),
+            param: Some("model".into()),
+            code: "model_not_found",
+        },
+        GenerationError::NoBackend => ApiError::Unavailable(
+            "no generation backend is configured (set generation.backends or OPENAI_BASE_URL)"
+                .into(),
+        ),
+        GenerationError::Unreachable(m) => {
+            ApiError::BadGateway(format!("generation backend unreachable: {m}"))
+        }
+        GenerationError::Timeout => ApiError::GatewayTimeout("generation backend timed out".into()),
+        GenerationError::Malformed(m) => {
+            ApiError::BadGateway(format!("generation backend sent an invalid answer: {m}"))
+        }
+        GenerationError::Upstream { status, body } => {
+            let message = body["error"]["message"]
+                .as_str()
+                .unwrap_or("no message")
+                .to_owned();
+            if (400..500).contains(&status) && ![401, 403, 404, 429].contains(&status) {
+                ApiError::InvalidRequest {
+                    message: format!("the generation backend rejected the request: {message}"),
+                    param: body["error"]["param"].as_str().map(str::to_owned),
+                    code: "upstream_invalid_request",
+                }
+            } else {
+                ApiError::BadGateway(format!("generation backend answered {status}: {message}"))
+            }
+        }
+    }
+}
+
+/// Everything before the backend call.
+#[tracing::instrument(skip_all, fields(model = %request.model, rag = request.rag.is_some()), err)]
+pub async fn prepare(
+    state: &AppState,
+    caller: Caller,
+    request: ChatRequest,
+) -> Result<Turn, ApiError> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let model = state
+        .generation
+        .resolve(&request.model)
+        .await
+        .map_err(generation_error)?;
+    let max_tokens = request.max_tokens_for(model.context_length)?;
+    let mut messages = request.messages.clone();
+    let (mut references, mut chunks, mut search_query, mut fixed_answer) =
+        (None, Vec::new(), None, None);
+    if let Some(rag) = &request.rag {
+        let kbs = resolve_kbs(state, &caller, rag).await?;
+        let t = Instant::now();
+        let query = search_query_for(state, &model, &request, rag).await?;
+        timings.add("query", t);
+        let t = Instant::now();
+        let found = retrieve(state, &kbs, &query, rag).await?;
+        timings.add("retrieve", t);
+        let prompt_tokens: usize = messages
+            .iter()
+            .map(|m| state.count_tokens(&request::content_text(&m["content"])) + 4)
+            .sum();
+        let room = (model.context_length as usize)
+            .saturating_sub(max_tokens as usize + prompt_tokens + 96);
+        let budget = rag.max_context_tokens.map_or(room, |b| b.min(room));
+        let kept = prompt::fit_budget(found, budget, |s| state.count_tokens(s));
+        if kept.is_empty() {
+            if let OnNoResults::Message(m) = &rag.on_no_results {
+                fixed_answer = Some(m.clone());
+            }
+        }
+        messages = prompt::inject(&messages, &prompt::system_block(rag, &kept));
+        references = Some(references_json(&query, &kept));
+        search_query = Some(query);
+        chunks = kept;
+    }
+    let body = forward_body(&request, &model, messages, max_tokens);
+    Ok(Turn {
+        caller,
+        request,
+        model,
+        body,
+        references,
+        chunks,
+        search_query,
+        fixed_answer,
+        timings,
+        started,
+        completion_id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+    })
+}
+
+/// The knowledge bases named, all inside the caller's project (others are "not found").
+async fn resolve_kbs(
+    state: &AppState,
+    caller: &Caller,
+    rag: &RagParams,
+) -> Result<Vec<KnowledgeBase>, ApiError> {
+    let mut kbs = Vec::with_capacity(rag.knowledge_base_ids.len());
+    for id in &rag.knowledge_base_ids {
+        let kb = state
+            .db
+            .get_kb(&caller.project_id, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                message: format!("knowledge base `{id}` does not exist in this project"),
+                param: Some("rag_params.table_id".into()),
+                code: "not_found",
+            })?;
+        kbs.push(kb);
+    }
+    Ok(kbs)
+}
+
+/// `search_query` when given; else, with `query_rewrite: auto` and an earlier turn to
+/// resolve against, a standalone query written by the backend; else the last user message.
+async fn search_query_for(
+    state: &AppState,
+    model: &Model,
+    request: &ChatRequest,
+    rag: &RagParams,
+) -> Result<String, ApiError> {
+    if !rag.search_query.trim().is_empty() {
+        return Ok(rag.search_query.clone());
+    }
+    let last = request::last_user_text(&request.messages)
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "rag_params.search_query",
+                "no search_query and no user message to search for",
+            )
+        })?;
+    let turns = request
+        .messages
+        .iter()
+        .filter(|m| m["role"] == "user" || m["role"] == "assistant")
+        .count();
+    if rag.query_rewrite == QueryRewrite::Off || turns < 2 {
+        return Ok(last);
+    }
+    let transcript: Vec<String> = request
+        .messages
+        .iter()
+        .filter(|m| m["role"] == "user" || m["role"] == "assistant")
+        .map(|m| {
+            format!(
+                "{}: {}",
+                m["role"].as_str().unwrap_or(""),
+                request::content_text(&m["content"])
+            )
+        })
+        .collect();
+    let body = json!({
+        "messages": [
+            {"role": "system", "content": "Rewrite the user's last message as one standalone search query for a document search engine, resolving references to earlier turns. Reply with the query only."},
+            {"role": "user", "content": transcript.join("\n")}
+        ],
+        "temperature": 0.001,
+        "max_tokens": 64,
+        "stream": false,
+    });
+    match state.generation.complete(model, &body).await {
+        Ok(v) => {
+            let q = v["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .trim()
+                .to_owned();
+            Ok(if q.is_empty() { last } else { q })
+        }
+        Err(e) => {
+            // Retrieval still works on the last message; the answer call will surface a dead
+            // backend on its own.
+            tracing::warn!(error = %e, "query rewrite failed; searching for the last user message");
+            Ok(last)
+        }
+    }
+}
+
+/// Search, rerank, diversify, cap to k, widen with neighbours.
+pub async fn retrieve(
+    state: &AppState,
+    kbs: &[KnowledgeBase],
+    query: &str,
+    rag: &RagParams,
+) -> Result<Vec<RetrievedChunk>, ApiError> {
+    if let Some(name) = &rag.reranking_model {
+        if !state.rerankers.exists(name) {
+            return Err(ApiError::invalid(
+                "rag_params.reranking_model",
+                format!(
+                    "unknown reranking_model `{name}`; configured: {:?}",
+                    state.rerankers.names()
+                ),
+            ));
+        }
+    }
+    let widen = rag.reranking_model.is_some() || rag.diversity.is_some_and(|d| d > 0.0);
+    let fetch = if widen {
+        rag.candidates.unwrap_or(4 * rag.k).max(rag.k)
+    } else {
+        rag.k
+    };
+    let params = SearchParams {
+        k: fetch,
+        filter: rag.filter.clone(),
+        mode: rag.search_mode,
+        score_threshold: rag.score_threshold,
+        candidates: rag.candidates,
+        max_chunks_per_document: rag.max_chunks_per_document,
+    };
+    let mut chunks = retrieval::search(state, kbs, query, &params).await?;
+    if let Some(name) = &rag.reranking_model {
+        let keep = if rag.diversity.is_some() {
+            fetch
+        } else {
+            rag.k
+        };
+        chunks = state
+            .rerankers
+            .rerank(name, query, chunks, keep, rag.concat_reranker_input)
+            .await?;
+    }
+    if let Some(d) = rag.diversity {
+        chunks = retrieval::mmr(chunks, d, rag.k);
+    }
+    chunks.truncate(rag.k);
+    retrieval::expand_neighbors(state, kbs, chunks, rag.neighbors).await
+}
+
+/// The seed's `references` object.
+pub fn references_json(query: &str, chunks: &[RetrievedChunk]) -> Value {
+    let items: Vec<Value> = chunks
+        .iter()
+        .map(|c| {
+            json!({
+                "text": c.text,
+                "title": c.title.clone().unwrap_or_default(),
+                "page": c.page,
+                "file_name": c.file_name.clone().unwrap_or_default(),
+                "file_path": c.external_id.clone().unwrap_or_default(),
+                "document_id": c.document_id,
+                "chunk_id": c.chunk_id,
+                "context": {"kb_id": c.kb_id, "ordinal": c.ordinal, "char_start": c.char_start, "char_end": c.char_end},
+                "metadata": c.metadata,
+                "score": c.score,
+            })
+        })
+        .collect();
+    json!({"object": "chat.references", "search_query": query, "chunks": items})
+}
+
+/// The body the backend gets: the seed's defaults made explicit, the model's unsupported
+/// parameters dropped, unknown OpenAI fields passed through.
+fn forward_body(r: &ChatRequest, model: &Model, messages: Vec<Value>, max_tokens: u32) -> Value {
+    let mut b: Map<String, Value> = r.passthrough.clone();
+    b.insert("model".into(), json!(model.upstream_id));
+    b.insert("messages".into(), Value::Array(messages));
+    b.insert("temperature".into(), json!(r.temperature));
+    b.insert("top_p".into(), json!(r.top_p));
+    b.insert(r.max_tokens_field.into(), json!(max_tokens));
+    b.insert("stream".into(), json!(r.stream));
+    if let Some(s) = &r.stop {
+        b.insert("stop".into(), json!(s));
+    }
+    if r.presence_penalty != 0.0 {
+        b.insert("presence_penalty".into(), json!(r.presence_penalty));
+    }
+    if r.frequency_penalty != 0.0 {
+        b.insert("frequency_penalty".into(), json!(r.frequency_penalty));
+    }
+    if let Some(lb) = &r.logit_bias {
+        b.insert("logit_bias".into(), Value::Object(lb.clone()));
+    }
+    if r.n != 1 {
+        b.insert("n".into(), json!(r.n));
+    }
+    if let Some(t) = &r.tools {
+        b.insert("tools".into(), json!(t));
+        b.insert("tool_choice".into(), r.tool_choice.clone());
+    }
+    if let Some(u) = &r.user {
+        b.insert("user".into(), json!(u));
+    }
+    if r.stream {
+        if let Some(o) = &r.stream_options {
+            b.insert("stream_options".into(), o.clone());
+        }
+    }
+    for p in &model.dropped {
+        b.remove(p);
+    }
+    Value::Object(b)
+}
+
+/// A whole completion: the backend's answer plus `references` and checked `citations`.
+pub async fn complete(state: &AppState, mut turn: Turn) -> Result<Value, ApiError> {
+    let t = Instant::now();
+    let result = match &turn.fixed_answer {
+        Some(text) => Ok(fixed_completion(&turn, text)),
+        None => state
+            .generation
+            .complete(&turn.model, &turn.body)
+            .await
+            .map_err(generation_error),
+    };
+    turn.timings.add("generate", t);
+    let mut answer = match result {
+        Ok(a) => a,
+        Err(e) => {
+            log::record(state, &turn, None, Err(&e)).await;
+            return Err(e);
+        }
+    };
+    answer["id"] = json!(turn.completion_id);
+    answer["model"] = json!(turn.model.id);
+    if let Some(refs) = &turn.references {
+        let ids = turn.chunk_ids();
+        let mut cites = Vec::new();
+        for choice in answer["choices"].as_array().cloned().unwrap_or_default() {
+            let index = choice["index"].as_u64().unwrap_or(0) as u32;
+            let text = request::content_text(&choice["message"]["content"]);
+            cites.extend(citations::check(&text, index, &ids));
+        }
+        answer["references"] = refs.clone();
+        answer["citations"] = json!(cites);
+    }
+    turn.timings.add("total", turn.started);
+    log::record(state, &turn, answer.get("usage"), Ok(())).await;
+    Ok(answer)
+}
+
+/// A completion made by ragway itself (`on_no_results: {"message": …}`), one choice per `n`.
+pub fn fixed_completion(turn: &Turn, text: &str) -> Value {
+    let choices: Vec<Value> = (0..turn.request.n)
+        .map(|i| json!({"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": null}))
+        .collect();
+    json!({
+        "id": turn.completion_id,
+        "object": "chat.completion",
+        "created": crate::store::now_ms() / 1000,
+        "model": turn.model.id,
+        "choices": choices,
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    })
+}

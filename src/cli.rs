@@ -1,0 +1,130 @@
+//! The command line: `ragway serve`, `ragway config check`, and the operator commands.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::startup::Application;
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ragway",
+    version,
+    about = "A retrieval-augmented, OpenAI-compatible chat server"
+)]
+pub struct Cli {
+    /// A TOML config file (layered over the defaults, under RAGWAY__… env vars).
+    #[arg(long, short, global = true, env = "RAGWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve,
+    /// Process the ingest queue without serving HTTP (scale-out: run several).
+    Worker {
+        /// Documents processed at once.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the configuration, print where things are, and exit.
+    Check,
+}
+
+/// Run the parsed command; the returned error is printed by `main`.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            println!("configuration ok");
+            println!("  server.bind       {}", config.server.bind);
+            println!("  data_dir          {}", config.data_dir.display());
+            println!("  database          {:?}", config.database_kind()?);
+            println!(
+                "  vector_store      {}",
+                config
+                    .vector_store
+                    .url
+                    .as_deref()
+                    .unwrap_or("qdrant-edge (embedded)")
+            );
+            println!("  embedding model   {}", config.model_dir().display());
+            println!(
+                "  admin token       {}",
+                if config.auth.admin_token.is_some() {
+                    "set"
+                } else {
+                    "unset"
+                }
+            );
+            Ok(())
+        }
+        Command::Serve => serve(config).await,
+        Command::Worker { concurrency } => worker(config, concurrency).await,
+    }
+}
+
+async fn worker(config: Config, concurrency: usize) -> anyhow::Result<()> {
+    telemetry::init(&config.log);
+    anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1");
+    let state = std::sync::Arc::new(crate::startup::AppState::load(config, None).await?);
+    let workers = crate::documents::worker::spawn(state, concurrency);
+    tracing::info!(
+        concurrency,
+        "ragway worker running; Ctrl-C or SIGTERM stops it"
+    );
+    shutdown_signal().await;
+    // A document being processed keeps its lease and is reclaimed when it runs out.
+    for w in workers {
+        w.abort();
+    }
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    telemetry::init(&config.log);
+    let bootstrap = config.auth.dev_bootstrap;
+    let app = Application::build(config).await?;
+    let state = app.state();
+    if bootstrap {
+        if let Some((path, token)) = crate::auth::bootstrap::dev_token(&state).await? {
+            println!("dev PAT (also in {}): {token}", path.display());
+        }
+    }
+    tracing::info!(bind = %state.config.server.bind, port = app.port(), "ragway listening");
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,503 @@
+//! Typed, layered configuration: compiled defaults < a TOML file < `RAGWAY__…` environment
+//! variables. `Config::load` validates everything once, naming the key that is wrong.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The whole configuration. Every section has defaults, so an empty file is valid.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// Where the embedded stores, models and the dev token live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub vector_store: VectorStoreConfig,
+    pub auth: AuthConfig,
+    pub embedding: EmbeddingConfig,
+    pub chunking: ChunkingConfig,
+    pub ingest: IngestConfig,
+    pub generation: GenerationConfig,
+    pub rerankers: Vec<RerankerConfig>,
+    pub log: LogConfig,
+}
+
+/// A reranking service (Cohere/Jina-style `/rerank` API) that `rag_params.reranking_model`
+/// may name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RerankerConfig {
+    pub name: String,
+    /// The full endpoint, e.g. `http://127.0.0.1:8082/v1/rerank`.
+    pub url: String,
+    /// The model name sent upstream; defaults to `name`.
+    pub model: Option<String>,
+    pub api_key: Option<SecretString>,
+    #[serde(default = "default_rerank_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_rerank_timeout() -> u64 {
+    30
+}
+
+/// OpenAI-compatible generation backends and the models each serves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerationConfig {
+    /// The model used when a request says `""`; unset = the first configured model.
+    pub default_model: Option<String>,
+    pub backends: Vec<BackendConfig>,
+    /// Longest wait for a backend's answer (non-streaming) or its next streamed event.
+    pub timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        GenerationConfig {
+            default_model: None,
+            backends: Vec::new(),
+            timeout_secs: 120,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub name: String,
+    /// Base URL including the version, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub models: Vec<ModelConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The name clients use.
+    pub id: String,
+    /// The name the backend knows it by; defaults to `id`.
+    pub upstream_id: Option<String>,
+    #[serde(default = "default_context_length")]
+    pub context_length: u32,
+    /// A reasoning model: temperature, top_p, stop, penalties and logit_bias are dropped.
+    #[serde(default)]
+    pub reasoning: bool,
+    /// Further request fields this model does not take; dropped before forwarding.
+    #[serde(default)]
+    pub unsupported_params: Vec<String>,
+}
+
+fn default_context_length() -> u32 {
+    8192
+}
+/// Defaults for new knowledge bases; each knowledge base records its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChunkingConfig {
+    /// Tokens of the embedding model per chunk (MiniLM sees 256 including [CLS]/[SEP]).
+    pub max_tokens: usize,
+    pub overlap_tokens: usize,
+    /// Split Markdown/HTML/DOCX along their structure.
+    pub markdown: bool,
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        ChunkingConfig {
+            max_tokens: 254,
+            overlap_tokens: 32,
+            markdown: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Documents processed at once in this process; 0 = none (leave it to `ragway worker`).
+    pub workers: usize,
+    /// Largest accepted file, enforced while the upload streams in.
+    pub max_file_bytes: usize,
+    /// Files per multipart upload.
+    pub max_files_per_upload: usize,
+    /// A claimed document's lease; renewed while it is processed, reclaimed when it runs out.
+    pub lease_secs: u64,
+    /// Attempts before a transient failure (vector store down) becomes `failed`.
+    pub max_attempts: i64,
+    /// Longest `?wait=true` waits before answering 202 with the current statuses.
+    pub wait_timeout_secs: u64,
+    /// The text field of JSON/JSONL documents.
+    pub json_text_field: String,
+    pub json_title_field: String,
+    /// Prepend the document title to each chunk for embedding and BM25 (not to the stored text).
+    pub title_in_chunks: bool,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            workers: 1,
+            max_file_bytes: 50 << 20,
+            max_files_per_upload: 100,
+            lease_secs: 60,
+            max_attempts: 8,
+            wait_timeout_secs: 300,
+            json_text_field: "text".into(),
+            json_title_field: "title".into(),
+            title_in_chunks: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `host:port` to listen on; port 0 picks a free port (tests).
+    pub bind: String,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            shutdown_timeout_secs: 30,
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; unset = SQLite in `data_dir/ragway.db`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct VectorStoreConfig {
+    /// A Qdrant server or cluster (`http://host:6334`, gRPC); unset = Qdrant Edge in
+    /// `data_dir/vectors`.
+    pub url: Option<String>,
+    pub api_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A token that may act in any project; unset = no admin token.
+    pub admin_token: Option<SecretString>,
+    /// On `serve`, create a dev user, project and PAT when the database has no users, and
+    /// write the PAT to `data_dir/dev-token`.
+    pub dev_bootstrap: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            admin_token: None,
+            dev_bootstrap: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// The default model's directory; unset = `data_dir/models/all-minilm-l6-v2`.
+    pub model_dir: Option<PathBuf>,
+    /// ONNX Runtime's shared library; unset = `data_dir/runtime/libonnxruntime.so`.
+    pub onnxruntime_path: Option<PathBuf>,
+    /// Model instances, each running on one blocking thread at a time.
+    pub threads: usize,
+    /// Texts per inference call.
+    pub max_batch: usize,
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        EmbeddingConfig {
+            model_dir: None,
+            onnxruntime_path: None,
+            threads: 1,
+            max_batch: 32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `ragway=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Which relational backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A configuration error, naming the key and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(Box<figment::Error>),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Defaults < `file` (when given, it must exist) < `RAGWAY__SECTION__KEY` env vars.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::new();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(invalid(
+                    "--config",
+                    format!("file {} does not exist", path.display()),
+                ));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let mut config = Self::from_figment(fig.merge(Env::prefixed("RAGWAY__").split("__")))?;
+        // As in OpenAI's own SDKs: with no backend configured, OPENAI_BASE_URL (and
+        // OPENAI_API_KEY, OPENAI_MODEL) name the default one.
+        if config.generation.backends.is_empty() {
+            if let Ok(base_url) = std::env::var("OPENAI_BASE_URL") {
+                let model = std::env::var("OPENAI_MODEL")
+                    .ok()
+                    .or(config.generation.default_model.clone());
+                config.generation.backends.push(BackendConfig {
+                    name: "openai".into(),
+                    base_url,
+                    api_key: std::env::var("OPENAI_API_KEY").ok().map(SecretString::from),
+                    models: model
+                        .into_iter()
+                        .map(|id| ModelConfig {
+                            id,
+                            upstream_id: None,
+                            context_length: default_context_length(),
+                            reasoning: false,
+                            unsupported_params: vec![],
+                        })
+                        .collect(),
+                });
+                config.validate()?;
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
+        let mut config: Config = fig.extract().map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        if config.data_dir.as_os_str().is_empty() {
+            config.data_dir = PathBuf::from("./data");
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        self.database_kind()?;
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if let Some(url) = &self.vector_store.url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "vector_store.url",
+                    format!("`{url}` is not an http:// or https:// URL of a Qdrant server"),
+                ));
+            }
+        }
+        if let Some(token) = &self.auth.admin_token {
+            use secrecy::ExposeSecret;
+            if token.expose_secret().len() < 16 {
+                return Err(invalid(
+                    "auth.admin_token",
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        if self.embedding.threads == 0 {
+            return Err(invalid("embedding.threads", "must be at least 1"));
+        }
+        if !(1..=1024).contains(&self.embedding.max_batch) {
+            return Err(invalid("embedding.max_batch", "must be in 1..=1024"));
+        }
+        if !(16..=8192).contains(&self.chunking.max_tokens) {
+            return Err(invalid("chunking.max_tokens", "must be in 16..=8192"));
+        }
+        if self.chunking.overlap_tokens * 2 >= self.chunking.max_tokens {
+            return Err(invalid(
+                "chunking.overlap_tokens",
+                "must be less than half of chunking.max_tokens",
+            ));
+        }
+        if self.ingest.max_file_bytes == 0 {
+            return Err(invalid("ingest.max_file_bytes", "must be positive"));
+        }
+        if self.ingest.lease_secs < 5 {
+            return Err(invalid("ingest.lease_secs", "must be at least 5"));
+        }
+        if self.ingest.max_attempts < 1 {
+            return Err(invalid("ingest.max_attempts", "must be at least 1"));
+        }
+        if self.ingest.json_text_field.is_empty() {
+            return Err(invalid("ingest.json_text_field", "must not be empty"));
+        }
+        self.validate_generation()?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", format!("not a tracing filter: {e}")))?;
+        Ok(())
+    }
+
+    fn validate_generation(&self) -> Result<(), ConfigError> {
+        let g = &self.generation;
+        if g.timeout_secs == 0 || g.connect_timeout_secs == 0 {
+            return Err(invalid(
+                "generation.timeout_secs",
+                "timeouts must be positive",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for b in &g.backends {
+            if !(b.base_url.starts_with("http://") || b.base_url.starts_with("https://")) {
+                return Err(invalid(
+                    "generation.backends.base_url",
+                    format!(
+                        "backend `{}`: `{}` is not an http(s) URL",
+                        b.name, b.base_url
+                    ),
+                ));
+            }
+            for m in &b.models {
+                if !seen.insert(m.id.as_str()) {
+                    return Err(invalid(
+                        "generation.backends.models.id",
+                        format!("model `{}` is configured twice", m.id),
+                    ));
+                }
+                if m.context_length < 16 {
+                    return Err(invalid(
+                        "generation.backends.models.context_length",
+                        format!("model `{}`: context_length must be at least 16", m.id),
+                    ));
+                }
+            }
+        }
+        if let Some(d) = &g.default_model {
+            let any_wildcard = g.backends.iter().any(|b| b.models.is_empty());
+            if !seen.contains(d.as_str()) && !any_wildcard {
+                return Err(invalid(
+                    "generation.default_model",
+                    format!("`{d}` is not a configured model"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.bind.parse().map_err(|_| {
+            invalid(
+                "server.bind",
+                format!("`{}` is not a host:port address", self.server.bind),
+            )
+        })
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("ragway.db").display()
+            ),
+        }
+    }
+
+    pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
+        let url = self.database_url();
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(invalid(
+                "database.url",
+                format!("`{url}` is neither sqlite:// nor postgres://"),
+            ))
+        }
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        self.embedding
+            .model_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models").join("all-minilm-l6-v2"))
+    }
+
+    pub fn onnxruntime_path(&self) -> PathBuf {
+        self.embedding
+            .onnxruntime_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("runtime").join("libonnxruntime.so"))
+    }
+
+    pub fn vectors_dir(&self) -> PathBuf {
+        self.data_dir.join("vectors")
+    }
+}

@@ -1,0 +1,90 @@
+//! Documents: accepting uploads into the durable queue (the `documents` table), deleting them
+//! with their chunks, and the worker that turns queued documents into chunks in the vector store.
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::knowledge::{Document, KnowledgeBase, NewDocument, PutOutcome};
+use crate::vector::{Filter, MatchValue};
+
+pub mod worker;
+
+/// Namespace of ragway's deterministic (v5) ids.
+pub const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a57_9d3e_4b8a_a1f0_52c4_7e9b_d310);
+
+/// One document to ingest, as received.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    pub external_id: Option<String>,
+    pub title: Option<String>,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub content: Vec<u8>,
+}
+
+/// The deterministic id of a chunk: re-processing the same content overwrites it.
+pub fn chunk_id(kb_uid: &str, document_id: &str, content_hash: &str, ordinal: u32) -> Uuid {
+    Uuid::new_v5(
+        &ID_NAMESPACE,
+        format!("{kb_uid}/{document_id}/{content_hash}/{ordinal}").as_bytes(),
+    )
+}
+
+/// Queue `upload` in `kb`; an existing document with the same external id is replaced, or left
+/// alone when nothing changed.
+pub async fn submit(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    upload: Upload,
+) -> Result<(Document, PutOutcome), ApiError> {
+    if upload.content.is_empty() {
+        return Err(ApiError::invalid("file", "the document is empty"));
+    }
+    if let Some(ext) = &upload.external_id {
+        if ext.is_empty() || ext.len() > 512 {
+            return Err(ApiError::invalid(
+                "external_id",
+                "external_id must be 1-512 characters",
+            ));
+        }
+    }
+    let id = match &upload.external_id {
+        Some(ext) => Uuid::new_v5(
+            &ID_NAMESPACE,
+            format!("{}/{}/{ext}", kb.project_id, kb.id).as_bytes(),
+        ),
+        None => Uuid::new_v4(),
+    };
+    let doc = NewDocument {
+        id: id.to_string(),
+        project_id: kb.project_id.clone(),
+        kb_id: kb.id.clone(),
+        external_id: upload.external_id,
+        title: upload.title,
+        file_name: upload.file_name,
+        content_type: upload.content_type,
+        metadata: Value::Object(upload.metadata).to_string(),
+        content_hash: ragway_ingest::content_hash(&upload.content),
+        content: upload.content,
+    };
+    let (stored, outcome) = state.db.put_document(&doc).await?;
+    if outcome != PutOutcome::Unchanged {
+        state.ingest_notify.notify_waiters();
+    }
+    Ok((stored, outcome))
+}
+
+/// Delete a document: its chunks leave the vector store first, so a failure there keeps the
+/// row (and the caller can retry) instead of orphaning chunks.
+pub async fn delete(state: &AppState, kb: &KnowledgeBase, doc: &Document) -> Result<(), ApiError> {
+    let filter = Filter::eq("document_id", MatchValue::Keyword(doc.id.clone()));
+    state
+        .vectors
+        .delete_by_filter(&kb.collection, &filter)
+        .await?;
+    state.db.delete_document(&doc.id).await?;
+    Ok(())
+}

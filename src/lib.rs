@@ -1,0 +1,17 @@
+//! ragway: a retrieval-augmented, OpenAI-compatible chat server. `main.rs` only wires; the
+//! modules below are the library that the binary and the tests use.
+
+pub mod api;
+pub mod auth;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod documents;
+pub mod error;
+pub mod generation;
+pub mod knowledge;
+pub mod retrieval;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod vector;

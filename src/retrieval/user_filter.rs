@@ -1,0 +1,284 @@
+//! The `filter` users send (`rag_params.filter`, search's `filter`), parsed into a
+//! `vector::Filter`. Shape: an object whose keys are field names or `and`/`or`:
+//! `{"year": {"gte": 2020}, "lang": {"in": ["en", "de"]}, "or": [{"topic": "a"}, {"topic": "b"}]}`.
+//! A bare value means `eq`. Field names address the document's metadata, except the document
+//! fields `document_id`, `external_id`, `file_name`, `title` and `page`.
+
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::vector::{Condition, Filter, MatchValue, RangeBounds};
+
+const MAX_DEPTH: usize = 6;
+const MAX_LEAVES: usize = 64;
+const MAX_IN_VALUES: usize = 256;
+const DOCUMENT_FIELDS: [&str; 5] = ["document_id", "external_id", "file_name", "title", "page"];
+
+/// Parse `value` (the JSON at `param`) into a filter; errors name the offending path.
+pub fn parse(value: &Value, param: &str) -> Result<Filter, ApiError> {
+    let mut leaves = 0;
+    parse_object(value, param, 1, &mut leaves)
+}
+
+fn parse_object(
+    value: &Value,
+    path: &str,
+    depth: usize,
+    leaves: &mut usize,
+) -> Result<Filter, ApiError> {
+    if depth > MAX_DEPTH {
+        return Err(ApiError::invalid(
+            path,
+            format!("filter is nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::invalid(path, "a filter must be a JSON object"))?;
+    let mut filter = Filter::default();
+    for (key, v) in obj {
+        let here = format!("{path}.{key}");
+        match key.as_str() {
+            "and" | "or" => {
+                let items = v.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
+                    ApiError::invalid(&here, format!("`{key}` takes a non-empty array of filters"))
+                })?;
+                let mut parts = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let sub = parse_object(item, &format!("{here}[{i}]"), depth + 1, leaves)?;
+                    parts.push(Condition::Filter(Box::new(sub)));
+                }
+                if key == "and" {
+                    filter.must.extend(parts);
+                } else {
+                    filter.must.push(Condition::Filter(Box::new(Filter {
+                        should: parts,
+                        ..Default::default()
+                    })));
+                }
+            }
+            field => {
+                if field.is_empty() || field.len() > 128 || field.contains(['[', ']']) {
+                    return Err(ApiError::invalid(
+                        &here,
+                        format!("`{field}` is not a valid field name"),
+                    ));
+                }
+                let target = if DOCUMENT_FIELDS.contains(&field) {
+                    field.to_owned()
+                } else {
+                    format!("metadata.{field}")
+                };
+                parse_field(&target, v, &here, &mut filter, leaves)?;
+            }
+        }
+    }
+    Ok(filter)
+}
+
+fn parse_field(
+    key: &str,
+    v: &Value,
+    path: &str,
+    filter: &mut Filter,
+    leaves: &mut usize,
+) -> Result<(), ApiError> {
+    let ops: Map<String, Value> = match v {
+        Value::Object(m) => m.clone(),
+        other => Map::from_iter([("eq".to_owned(), other.clone())]),
+    };
+    if ops.is_empty() {
+        return Err(ApiError::invalid(
+            path,
+            "an operator object needs at least one of eq ne gt gte lt lte in nin",
+        ));
+    }
+    let mut range = RangeBounds::default();
+    let mut has_range = false;
+    for (op, arg) in &ops {
+        *leaves += 1;
+        if *leaves > MAX_LEAVES {
+            return Err(ApiError::invalid(
+                path,
+                format!("filter has more than {MAX_LEAVES} conditions"),
+            ));
+        }
+        let here = format!("{path}.{op}");
+        match op.as_str() {
+            "eq" | "ne" => {
+                let cond = match (scalar(arg, &here)?, arg.as_f64()) {
+                    (Some(value), _) => Condition::Match {
+                        key: key.to_owned(),
+                        value,
+                    },
+                    (None, Some(x)) => Condition::Range {
+                        key: key.to_owned(),
+                        range: RangeBounds {
+                            gte: Some(x),
+                            lte: Some(x),
+                            ..Default::default()
+                        },
+                    },
+                    (None, None) => unreachable!(
+                        "scalar() accepts only strings, integers, booleans and numbers"
+                    ),
+                };
+                if op == "eq" {
+                    filter.must.push(cond)
+                } else {
+                    filter.must_not.push(cond)
+                }
+            }
+            "gt" | "gte" | "lt" | "lte" => {
+                let x = arg
+                    .as_f64()
+                    .ok_or_else(|| ApiError::invalid(&here, format!("`{op}` takes a number")))?;
+                has_range = true;
+                match op.as_str() {
+                    "gt" => range.gt = Some(x),
+                    "gte" => range.gte = Some(x),
+                    "lt" => range.lt = Some(x),
+                    _ => range.lte = Some(x),
+                }
+            }
+            "in" | "nin" => {
+                let items = arg
+                    .as_array()
+                    .filter(|a| !a.is_empty() && a.len() <= MAX_IN_VALUES)
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            &here,
+                            format!("`{op}` takes an array of 1 to {MAX_IN_VALUES} values"),
+                        )
+                    })?;
+                let mut values = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match scalar(item, &format!("{here}[{i}]"))? {
+                        Some(MatchValue::Bool(_)) | None => {
+                            return Err(ApiError::invalid(
+                                format!("{here}[{i}]"),
+                                "`in`/`nin` take strings or integers",
+                            ))
+                        }
+                        Some(v) => values.push(v),
+                    }
+                }
+                let cond = if op == "in" {
+                    Condition::Any {
+                        key: key.to_owned(),
+                        values,
+                    }
+                } else {
+                    Condition::Except {
+                        key: key.to_owned(),
+                        values,
+                    }
+                };
+                filter.must.push(cond);
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    &here,
+                    format!("unknown operator `{other}`; use eq ne gt gte lt lte in nin"),
+                ))
+            }
+        }
+    }
+    if has_range {
+        filter.must.push(Condition::Range {
+            key: key.to_owned(),
+            range,
+        });
+    }
+    Ok(())
+}
+
+/// A matchable scalar: Some for strings, integers and booleans; None for other numbers (which
+/// match by range); an error for null, arrays and objects.
+fn scalar(v: &Value, path: &str) -> Result<Option<MatchValue>, ApiError> {
+    match v {
+        Value::String(s) => Ok(Some(MatchValue::Keyword(s.clone()))),
+        Value::Bool(b) => Ok(Some(MatchValue::Bool(*b))),
+        Value::Number(n) => Ok(n.as_i64().map(MatchValue::Integer)),
+        _ => Err(ApiError::invalid(
+            path,
+            "expected a string, number or boolean",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn leaves_and_compounds() {
+        let f = parse(&json!({"year": {"gte": 2020, "lt": 2024}, "lang": "en", "or": [{"topic": "a"}, {"document_id": "d1"}]}), "filter").unwrap();
+        assert_eq!(f.must.len(), 3);
+        assert!(f.must.contains(&Condition::Match {
+            key: "metadata.lang".into(),
+            value: MatchValue::Keyword("en".into())
+        }));
+        assert!(f.must.contains(&Condition::Range {
+            key: "metadata.year".into(),
+            range: RangeBounds {
+                gte: Some(2020.0),
+                lt: Some(2024.0),
+                ..Default::default()
+            }
+        }));
+        let Some(Condition::Filter(or)) = f.must.iter().find(|c| matches!(c, Condition::Filter(_)))
+        else {
+            panic!("no or")
+        };
+        assert_eq!(or.should.len(), 2);
+        let f = parse(
+            &json!({"tag": {"nin": ["x", 3]}, "draft": {"ne": true}}),
+            "filter",
+        )
+        .unwrap();
+        assert_eq!(
+            f.must_not,
+            vec![Condition::Match {
+                key: "metadata.draft".into(),
+                value: MatchValue::Bool(true)
+            }]
+        );
+        assert_eq!(
+            f.must,
+            vec![Condition::Except {
+                key: "metadata.tag".into(),
+                values: vec!["x".into(), 3i64.into()]
+            }]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let cases = [
+            (json!([1]), "filter"),
+            (json!({"year": {"gte": "x"}}), "filter.year.gte"),
+            (json!({"year": {"like": 1}}), "filter.year.like"),
+            (json!({"or": []}), "filter.or"),
+            (
+                json!({"and": [{"a": {"in": [null]}}]}),
+                "filter.and[0].a.in[0]",
+            ),
+            (json!({"a": null}), "filter.a.eq"),
+        ];
+        for (input, param) in cases {
+            match parse(&input, "filter") {
+                Err(ApiError::InvalidRequest { param: Some(p), .. }) => {
+                    assert_eq!(p, param, "{input}")
+                }
+                other => panic!("{input}: {other:?}"),
+            }
+        }
+        let mut deep = json!({"a": 1});
+        for _ in 0..7 {
+            deep = json!({"and": [deep]});
+        }
+        assert!(parse(&deep, "filter").is_err());
+    }
+}

@@ -1,0 +1,565 @@
+//! Qdrant Edge in-process: one on-disk `EdgeShard` per collection, in `<dir>/<collection>/`.
+//! Shard calls are synchronous (disk I/O, brute-force scans), so every one runs on tokio's
+//! blocking pool, never on the async workers.
+
+mod convert;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use qdrant_edge::{
+    CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
+    EdgeVectorParams, FieldIndexOperations, Fusion as EFusion, Modifier, NamedQuery,
+    PayloadFieldSchema, PayloadSchemaType, PointInsertOperations, PointOperations, Prefetch,
+    QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal,
+    WithPayloadInterface, WithVector,
+};
+use uuid::Uuid;
+
+use super::{
+    Filter, Fusion, Hit, Point, Query, SearchMode, VectorError, VectorResult, VectorStore, DENSE,
+    SPARSE,
+};
+
+/// Payload fields every collection indexes, and how.
+const PAYLOAD_INDEXES: [(&str, PayloadSchemaType); 4] = [
+    ("kb_id", PayloadSchemaType::Keyword),
+    ("document_id", PayloadSchemaType::Keyword),
+    ("external_id", PayloadSchemaType::Keyword),
+    ("ordinal", PayloadSchemaType::Integer),
+];
+
+/// RRF's `k`. 2 is what a Qdrant server uses for `Fusion::Rrf`, so both backends rank alike.
+const RRF_K: usize = 2;
+
+/// A collection being created is built here, then renamed into place: a crash mid-creation
+/// leaves only a hidden directory that `open` sweeps, never a half-made shard it cannot load.
+const STAGING_PREFIX: &str = ".staging-";
+/// A collection being dropped is renamed here first, so it vanishes from `open` atomically.
+const TRASH_PREFIX: &str = ".trash-";
+
+/// The in-process backend. Cheap to share: clone the `Arc` it is held in.
+pub struct EdgeStore {
+    dir: PathBuf,
+    /// Open collections by name. Locked only to look up, insert or remove an entry, never
+    /// across an `.await` or a shard call.
+    collections: RwLock<HashMap<String, Arc<Collection>>>,
+    /// Serialises creating and dropping collections (which touch the disk at length) without
+    /// blocking readers of `collections`.
+    lifecycle: tokio::sync::Mutex<()>,
+}
+
+impl EdgeStore {
+    /// Open the store in `dir` (created if missing) and load every collection found there.
+    /// Synchronous and slow for big shards (their WAL is replayed): call it at start-up, before
+    /// serving, or from `spawn_blocking`.
+    pub fn open(dir: &Path) -> anyhow::Result<EdgeStore> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating vector store directory {}", dir.display()))?;
+        let mut collections = HashMap::new();
+        for entry in std::fs::read_dir(dir)
+            .with_context(|| format!("reading vector store directory {}", dir.display()))?
+        {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            if name.starts_with(STAGING_PREFIX) || name.starts_with(TRASH_PREFIX) {
+                tracing::warn!(path = %path.display(), "removing a leftover of an interrupted collection create/drop");
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+                continue;
+            }
+            let shard = EdgeShard::load(&path, None)
+                .with_context(|| format!("loading Qdrant Edge shard {}", path.display()))?;
+            collections.insert(name, Arc::new(Collection::new(shard)));
+        }
+        tracing::info!(dir = %dir.display(), collections = collections.len(), "opened Qdrant Edge store");
+        Ok(EdgeStore {
+            dir: dir.to_owned(),
+            collections: RwLock::new(collections),
+            lifecycle: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Build the HNSW indexes and merge small segments of `collection`, blocking a pool thread
+    /// until done (seconds to minutes on big shards). Reads and writes keep working meanwhile.
+    /// Meant for a background task after bulk ingestion, never per request. Returns whether
+    /// anything was optimised.
+    pub async fn optimize(&self, collection: &str) -> VectorResult<bool> {
+        self.with_collection(collection, |c| c.shard.optimize().map_err(convert::error))
+            .await
+    }
+
+    fn collection(&self, collection: &str) -> VectorResult<Arc<Collection>> {
+        validate_name(collection)?;
+        self.collections
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(collection)
+            .cloned()
+            .ok_or_else(|| VectorError::CollectionNotFound(collection.to_owned()))
+    }
+
+    /// Run `f` on the collection on the blocking pool.
+    async fn with_collection<T, F>(&self, collection: &str, f: F) -> VectorResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Collection) -> VectorResult<T> + Send + 'static,
+    {
+        let collection = self.collection(collection)?;
+        blocking(move || f(&collection)).await
+    }
+}
+
+/// One open collection: its shard, and the group commit that makes its writes durable.
+struct Collection {
+    shard: EdgeShard,
+    /// Writes applied so far (counted once `update` has returned).
+    applied: AtomicU64,
+    /// Writes known to be on disk: the `applied` count read just before the last flush began.
+    /// Held while flushing, so concurrent writers queue behind one flush and most find their
+    /// write already covered by it.
+    flushed: Mutex<u64>,
+}
+
+impl Collection {
+    fn new(shard: EdgeShard) -> Collection {
+        Collection {
+            shard,
+            applied: AtomicU64::new(0),
+            flushed: Mutex::new(0),
+        }
+    }
+
+    /// Apply a write and return once it is durable.
+    ///
+    /// `update` appends to the WAL (an mmap) and applies to the segments but syncs nothing:
+    /// qdrant-edge documents its WAL write as not guaranteeing durability, so a write would
+    /// survive a crash of this process (the page cache keeps it) but not of the machine.
+    /// `flush` msyncs the WAL and fsyncs the segments. It costs 20-140 ms here (with load)
+    /// whatever the batch size, against ~4 ms for the update itself, so concurrent writers
+    /// share one: a flush that starts after a write was applied covers it.
+    fn write(&self, operation: UpdateOperation) -> VectorResult<()> {
+        self.shard.update(operation).map_err(convert::error)?;
+        let mine = self.applied.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut flushed = self.flushed.lock().unwrap_or_else(PoisonError::into_inner);
+        if *flushed >= mine {
+            return Ok(());
+        }
+        // Every write counted up to here was applied before this flush starts.
+        let covered = self.applied.load(Ordering::SeqCst);
+        self.shard.flush().map_err(convert::error)?;
+        *flushed = covered;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl VectorStore for EdgeStore {
+    fn backend(&self) -> &'static str {
+        "qdrant-edge"
+    }
+
+    async fn health(&self) -> VectorResult<()> {
+        let meta = tokio::fs::metadata(&self.dir)
+            .await
+            .map_err(|err| VectorError::Unavailable(format!("{}: {err}", self.dir.display())))?;
+        if !meta.is_dir() {
+            return Err(VectorError::Unavailable(format!(
+                "{} is not a directory",
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn ensure_collection(&self, name: &str, dim: usize) -> VectorResult<()> {
+        validate_name(name)?;
+        if dim == 0 {
+            return Err(VectorError::Invalid(
+                "vector dimension must be positive".into(),
+            ));
+        }
+        let _lifecycle = self.lifecycle.lock().await;
+        if let Ok(existing) = self.collection(name) {
+            let name = name.to_owned();
+            return blocking(move || check_existing(&existing, &name, dim)).await;
+        }
+        let final_path = self.dir.join(name);
+        let staging = self
+            .dir
+            .join(format!("{STAGING_PREFIX}{name}-{}", Uuid::new_v4()));
+        let shard = blocking(move || create_shard(&staging, &final_path, dim)).await?;
+        self.collections
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), Arc::new(Collection::new(shard)));
+        tracing::info!(collection = name, dim, "created Qdrant Edge collection");
+        Ok(())
+    }
+
+    async fn collection_exists(&self, name: &str) -> VectorResult<bool> {
+        validate_name(name)?;
+        Ok(self
+            .collections
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(name))
+    }
+
+    async fn delete_collection(&self, name: &str) -> VectorResult<()> {
+        validate_name(name)?;
+        let _lifecycle = self.lifecycle.lock().await;
+        let removed = self
+            .collections
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        let Some(mut collection) = removed else {
+            return Ok(());
+        };
+        // Calls already running hold clones; wait for them so the shard is closed (and its
+        // files released) before they are deleted. New calls see CollectionNotFound.
+        let collection = loop {
+            match Arc::try_unwrap(collection) {
+                Ok(collection) => break collection,
+                Err(shared) => {
+                    collection = shared;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
+        let path = self.dir.join(name);
+        let trash = self
+            .dir
+            .join(format!("{TRASH_PREFIX}{name}-{}", Uuid::new_v4()));
+        blocking(move || {
+            drop(collection);
+            std::fs::rename(&path, &trash)
+                .with_context(|| format!("moving {} out of the store", path.display()))?;
+            sync_dir(trash.parent().unwrap_or(&trash))?;
+            std::fs::remove_dir_all(&trash)
+                .with_context(|| format!("removing {}", trash.display()))?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(collection = name, "dropped Qdrant Edge collection");
+        Ok(())
+    }
+
+    async fn upsert(&self, collection: &str, points: Vec<Point>) -> VectorResult<()> {
+        if points.is_empty() {
+            // Still report a missing collection, like the server does.
+            self.collection(collection)?;
+            return Ok(());
+        }
+        self.with_collection(collection, move |c| {
+            let dim = dense_dim(&c.shard)?;
+            if let Some(bad) = points.iter().find(|point| point.dense.len() != dim) {
+                // Checked up front so a batch is refused whole rather than half applied.
+                return Err(VectorError::Invalid(format!(
+                    "point {} has a {}-dimensional dense vector, the collection takes {dim}",
+                    bad.id,
+                    bad.dense.len()
+                )));
+            }
+            let points = points
+                .into_iter()
+                .map(convert::point)
+                .collect::<VectorResult<_>>()?;
+            let operation = UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                PointInsertOperations::PointsList(points),
+            ));
+            c.write(operation)
+        })
+        .await
+    }
+
+    async fn delete_points(&self, collection: &str, ids: &[Uuid]) -> VectorResult<()> {
+        if ids.is_empty() {
+            self.collection(collection)?;
+            return Ok(());
+        }
+        let ids = ids
+            .iter()
+            .copied()
+            .map(qdrant_edge::PointId::Uuid)
+            .collect();
+        let operation = UpdateOperation::PointOperation(PointOperations::DeletePoints { ids });
+        self.with_collection(collection, move |c| c.write(operation))
+            .await
+    }
+
+    async fn delete_by_filter(&self, collection: &str, filter: &Filter) -> VectorResult<()> {
+        if filter.is_empty() {
+            // An empty filter matches every point: refuse rather than silently empty a
+            // collection; `delete_collection` says that on purpose.
+            return Err(VectorError::Invalid(
+                "delete_by_filter needs a non-empty filter".into(),
+            ));
+        }
+        let filter = convert::filter(filter)?;
+        let operation =
+            UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(filter));
+        self.with_collection(collection, move |c| c.write(operation))
+            .await
+    }
+
+    async fn count(&self, collection: &str, filter: Option<&Filter>) -> VectorResult<u64> {
+        let filter = convert::optional_filter(filter)?;
+        self.with_collection(collection, move |c| {
+            let count = c
+                .shard
+                .count(CountRequest {
+                    filter,
+                    exact: true,
+                })
+                .map_err(convert::error)?;
+            Ok(count as u64)
+        })
+        .await
+    }
+
+    async fn scroll(
+        &self,
+        collection: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> VectorResult<Vec<Hit>> {
+        let filter = convert::optional_filter(Some(filter))?;
+        if limit == 0 {
+            self.collection(collection)?;
+            return Ok(Vec::new());
+        }
+        self.with_collection(collection, move |c| {
+            let (records, _next) = c
+                .shard
+                .scroll(ScrollRequest {
+                    offset: None,
+                    limit: Some(limit),
+                    filter,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Bool(false),
+                    // `None` scrolls by id, ascending.
+                    order_by: None,
+                })
+                .map_err(convert::error)?;
+            records
+                .into_iter()
+                .map(|record| {
+                    Ok(Hit {
+                        id: convert::id(record.id)?,
+                        score: 0.0,
+                        payload: convert::payload(record.payload),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn query(&self, collection: &str, query: &Query) -> VectorResult<Vec<Hit>> {
+        let request = query_request(query)?;
+        if query.limit == 0 {
+            self.collection(collection)?;
+            return Ok(Vec::new());
+        }
+        self.with_collection(collection, move |c| {
+            let points = c.shard.query(request).map_err(convert::error)?;
+            points.into_iter().map(convert::hit).collect()
+        })
+        .await
+    }
+}
+
+/// The engine request for a query: one scored leg, or two prefetched legs fused.
+fn query_request(query: &Query) -> VectorResult<QueryRequest> {
+    let filter = convert::optional_filter(query.filter.as_ref())?;
+    let mut request = QueryRequest {
+        score_threshold: query.score_threshold,
+        with_payload: WithPayloadInterface::Bool(true),
+        with_vector: WithVector::Bool(false),
+        ..QueryRequest::new(query.limit)
+    };
+    match query.mode {
+        SearchMode::Dense => {
+            request.query = Some(dense_leg(query)?);
+            request.filter = filter;
+        }
+        SearchMode::Sparse => {
+            request.query = Some(sparse_leg(query)?);
+            request.filter = filter;
+        }
+        SearchMode::Hybrid => {
+            // Each leg fetches `candidates` under the filter; fusion ranks their union. The
+            // threshold applies to the fused score only: leg scores are not comparable to it.
+            let candidates = query.candidates.max(query.limit);
+            let leg = |scoring: ScoringQuery| Prefetch {
+                query: Some(scoring),
+                filter: filter.clone(),
+                ..Prefetch::new(candidates)
+            };
+            request.prefetches = vec![leg(dense_leg(query)?), leg(sparse_leg(query)?)];
+            request.query = Some(ScoringQuery::Fusion(match query.fusion {
+                Fusion::Rrf => EFusion::Rrf {
+                    k: RRF_K,
+                    weights: None,
+                },
+                Fusion::Dbsf => EFusion::Dbsf,
+            }));
+        }
+    }
+    Ok(request)
+}
+
+fn dense_leg(query: &Query) -> VectorResult<ScoringQuery> {
+    let dense = query.dense.as_ref().ok_or_else(|| {
+        VectorError::Invalid(format!("{:?} query without a dense vector", query.mode))
+    })?;
+    Ok(nearest(VectorInternal::Dense(dense.clone()), DENSE))
+}
+
+fn sparse_leg(query: &Query) -> VectorResult<ScoringQuery> {
+    let sparse = query.sparse.as_ref().ok_or_else(|| {
+        VectorError::Invalid(format!("{:?} query without a sparse vector", query.mode))
+    })?;
+    Ok(nearest(
+        VectorInternal::Sparse(convert::sparse(sparse)?),
+        SPARSE,
+    ))
+}
+
+fn nearest(vector: VectorInternal, using: &str) -> ScoringQuery {
+    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(vector, using)))
+}
+
+fn dense_dim(shard: &EdgeShard) -> VectorResult<usize> {
+    shard
+        .config()
+        .vectors
+        .get(DENSE)
+        .map(|params| params.size)
+        .ok_or_else(|| {
+            VectorError::Invalid(format!(
+                "collection has no {DENSE:?} vector: not made by ragway"
+            ))
+        })
+}
+
+fn shard_config(dim: usize) -> EdgeConfig {
+    EdgeConfig::builder()
+        .vector(
+            DENSE,
+            EdgeVectorParams::builder(dim, Distance::Cosine).build(),
+        )
+        .sparse_vector(
+            SPARSE,
+            EdgeSparseVectorParams::builder()
+                .modifier(Modifier::Idf)
+                .build(),
+        )
+        // Requests already run in parallel on the blocking pool; a per-shard pool of one thread
+        // per CPU for every collection would only multiply idle threads.
+        .max_search_threads(1)
+        .build()
+}
+
+/// Create a shard in `staging` with its payload indexes, then move it to `path` and load it.
+fn create_shard(staging: &Path, path: &Path, dim: usize) -> VectorResult<EdgeShard> {
+    if path.exists() {
+        return Err(VectorError::Other(anyhow::anyhow!(
+            "{} exists but is not a loaded collection; was it created after start-up?",
+            path.display()
+        )));
+    }
+    let shard = EdgeShard::new(staging, shard_config(dim)).map_err(convert::error)?;
+    for (field, kind) in PAYLOAD_INDEXES {
+        create_index(&shard, field, kind)?;
+    }
+    shard.flush().map_err(convert::error)?;
+    drop(shard);
+    std::fs::rename(staging, path)
+        .with_context(|| format!("moving new collection into {}", path.display()))?;
+    sync_dir(path.parent().unwrap_or(path))?;
+    EdgeShard::load(path, None).map_err(convert::error)
+}
+
+/// An existing collection must have the asked dimension; payload indexes missing from it
+/// (say, added to `PAYLOAD_INDEXES` since it was created) are built now.
+fn check_existing(collection: &Collection, name: &str, dim: usize) -> VectorResult<()> {
+    let shard = &collection.shard;
+    let existing = dense_dim(shard)?;
+    if existing != dim {
+        return Err(VectorError::Invalid(format!(
+            "collection {name:?} has dimension {existing}, asked for {dim}"
+        )));
+    }
+    let indexed = shard.info().map_err(convert::error)?.payload_schema;
+    let mut created = false;
+    for (field, kind) in PAYLOAD_INDEXES {
+        if !indexed.keys().any(|key| key.to_string() == field) {
+            create_index(shard, field, kind)?;
+            created = true;
+        }
+    }
+    if created {
+        shard.flush().map_err(convert::error)?;
+    }
+    Ok(())
+}
+
+fn create_index(shard: &EdgeShard, field: &str, kind: PayloadSchemaType) -> VectorResult<()> {
+    let field_name = field
+        .parse()
+        .map_err(|()| VectorError::Invalid(format!("invalid payload key {field:?}")))?;
+    shard
+        .update(UpdateOperation::FieldIndexOperation(
+            FieldIndexOperations::CreateIndex(CreateIndex {
+                field_name,
+                field_schema: Some(PayloadFieldSchema::FieldType(kind)),
+            }),
+        ))
+        .map_err(convert::error)
+}
+
+/// Collection names become directory names: keep them to a safe, portable alphabet.
+fn validate_name(name: &str) -> VectorResult<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(VectorError::Invalid(format!(
+            "invalid collection name {name:?}: use 1-128 of [A-Za-z0-9_.-], not starting with '.'"
+        )))
+    }
+}
+
+/// Make a rename in `dir` durable.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("syncing directory {}", dir.display()))
+}
+
+/// Run `f` on tokio's blocking pool; a panic in it becomes an error.
+async fn blocking<T, F>(f: F) -> VectorResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> VectorResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|err| VectorError::Other(anyhow::anyhow!("vector store task failed: {err}")))?
+}

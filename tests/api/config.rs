@@ -1,0 +1,75 @@
+//! Configuration: layering (defaults < file < env) and errors that name the bad key.
+
+use figment::providers::{Format, Toml};
+use figment::{Figment, Jail};
+use ragway::config::{Config, DatabaseKind};
+
+fn load(toml: &str) -> Result<Config, String> {
+    Config::from_figment(Figment::new().merge(Toml::string(toml))).map_err(|e| e.to_string())
+}
+
+#[test]
+fn defaults_are_the_embedded_mode() {
+    let c = load("").unwrap();
+    assert_eq!(c.server.bind, "127.0.0.1:8080");
+    assert_eq!(c.data_dir, std::path::PathBuf::from("./data"));
+    assert_eq!(c.database_kind().unwrap(), DatabaseKind::Sqlite);
+    assert!(c.database_url().starts_with("sqlite://./data/ragway.db"));
+    assert!(c.vector_store.url.is_none());
+    assert!(c.auth.admin_token.is_none());
+}
+
+#[test]
+fn errors_name_the_key() {
+    let e = load("[server]\nbind = \"localhost\"").unwrap_err();
+    assert!(e.contains("server.bind"), "{e}");
+    let e = load("[database]\nurl = \"mysql://x\"").unwrap_err();
+    assert!(e.contains("database.url"), "{e}");
+    let e = load("[vector_store]\nurl = \"qdrant:6334\"").unwrap_err();
+    assert!(e.contains("vector_store.url"), "{e}");
+    let e = load("[auth]\nadmin_token = \"short\"").unwrap_err();
+    assert!(e.contains("auth.admin_token"), "{e}");
+    let e = load("[server]\nshutdown_timeout_secs = \"soon\"").unwrap_err();
+    assert!(e.contains("shutdown_timeout_secs"), "{e}");
+    let e = load("[server]\nbindd = \"127.0.0.1:1\"").unwrap_err();
+    assert!(e.contains("bindd"), "unknown keys are errors: {e}");
+    let e = load("[embedding]\nthreads = 0").unwrap_err();
+    assert!(e.contains("embedding.threads"), "{e}");
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+fn env_overrides_file_overrides_defaults() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "ragway.toml",
+            "data_dir = \"/srv/from-file\"\n[server]\nbind = \"0.0.0.0:9000\"",
+        )?;
+        jail.set_env("RAGWAY__SERVER__BIND", "127.0.0.1:7000");
+        jail.set_env("RAGWAY__DATABASE__URL", "postgres://u@db:5432/ragway");
+        jail.set_env("RAGWAY__AUTH__ADMIN_TOKEN", "a-very-long-admin-token");
+        jail.set_env("RAGWAY__VECTOR_STORE__URL", "http://qdrant:6334");
+        let c =
+            Config::load(Some(std::path::Path::new("ragway.toml"))).map_err(|e| e.to_string())?;
+        assert_eq!(c.server.bind, "127.0.0.1:7000");
+        assert_eq!(c.data_dir, std::path::PathBuf::from("/srv/from-file"));
+        assert_eq!(c.database_kind().unwrap(), DatabaseKind::Postgres);
+        assert_eq!(c.vector_store.url.as_deref(), Some("http://qdrant:6334"));
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            c.auth.admin_token.as_ref().unwrap().expose_secret(),
+            "a-very-long-admin-token"
+        );
+        // Secrets never print.
+        assert!(!format!("{c:?}").contains("a-very-long-admin-token"));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let e = Config::load(Some(std::path::Path::new("/nonexistent/ragway.toml")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not exist"), "{e}");
+}

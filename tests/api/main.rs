@@ -1,0 +1,9 @@
+//! One integration test binary (linking ragway once): `cargo test --test api`.
+
+mod auth;
+mod chat;
+mod config;
+mod documents;
+mod fake_openai;
+mod helpers;
+mod vector_store;

@@ -1,0 +1,841 @@
+//! One contract suite for `VectorStore`, run against Qdrant Edge always and against a Qdrant
+//! server when `QDRANT_URL` is set: both backends must answer alike. Tiny hand-made vectors,
+//! no embedder.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use ragway::vector::edge::EdgeStore;
+use ragway::vector::qdrant::QdrantStore;
+use ragway::vector::{
+    Condition, Filter, Fusion, Hit, MatchValue, Point, Query, RangeBounds, SearchMode, SparseVec,
+    VectorError, VectorStore,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const DIM: usize = 4;
+
+// Ids whose order (D < B < E < C < A) differs from the insertion order (A..E).
+const A: Uuid = Uuid::from_u128(0x50);
+const B: Uuid = Uuid::from_u128(0x20);
+const C: Uuid = Uuid::from_u128(0x40);
+const D: Uuid = Uuid::from_u128(0x10);
+const E: Uuid = Uuid::from_u128(0x30);
+
+fn point(id: Uuid, dense: [f32; DIM], sparse: &[(u32, f32)], payload: Value) -> Point {
+    let Value::Object(payload) = payload else {
+        panic!("payload must be an object")
+    };
+    Point {
+        id,
+        dense: dense.to_vec(),
+        sparse: sparse_vec(sparse),
+        payload,
+    }
+}
+
+fn sparse_vec(terms: &[(u32, f32)]) -> SparseVec {
+    SparseVec {
+        indices: terms.iter().map(|(index, _)| *index).collect(),
+        values: terms.iter().map(|(_, value)| *value).collect(),
+    }
+}
+
+/// Five points. Against the dense query [1,0,0,0]: A 1.0 > B 0.99 > C 0.45 > D = E = 0.
+/// Sparse terms: A {1,2}, B {3}, C {4,5}, D {6}, E {7, 1 (half weight)}.
+fn corpus() -> Vec<Point> {
+    vec![
+        point(
+            A,
+            [1.0, 0.0, 0.0, 0.0],
+            &[(1, 1.0), (2, 1.0)],
+            json!({"kb_id": "kb1", "document_id": "d1", "ordinal": 0, "flag": true,
+                   "metadata": {"x": "red", "year": 2020}}),
+        ),
+        point(
+            B,
+            [0.9, 0.1, 0.0, 0.0],
+            &[(3, 1.0)],
+            json!({"kb_id": "kb1", "document_id": "d1", "ordinal": 1, "flag": false,
+                   "metadata": {"x": "blue", "year": 2021}}),
+        ),
+        point(
+            C,
+            [0.5, 1.0, 0.0, 0.0],
+            &[(4, 1.0), (5, 1.0)],
+            json!({"kb_id": "kb1", "document_id": "d2", "ordinal": 0,
+                   "metadata": {"x": "red", "year": 2022}}),
+        ),
+        point(
+            D,
+            [0.0, 0.0, 1.0, 0.0],
+            &[(6, 1.0)],
+            json!({"kb_id": "kb2", "document_id": "d3", "ordinal": 0,
+                   "metadata": {"x": "green", "year": 2023}}),
+        ),
+        point(
+            E,
+            [0.0, 0.0, 0.2, 1.0],
+            &[(7, 1.0), (1, 0.5)],
+            json!({"kb_id": "kb2", "document_id": "d3", "ordinal": 1,
+                   "metadata": {"x": "yellow", "year": 2024}}),
+        ),
+    ]
+}
+
+fn dense(vector: [f32; DIM], limit: usize) -> Query {
+    Query {
+        mode: SearchMode::Dense,
+        dense: Some(vector.to_vec()),
+        sparse: None,
+        limit,
+        candidates: limit,
+        fusion: Fusion::Rrf,
+        filter: None,
+        score_threshold: None,
+    }
+}
+
+fn sparse(terms: &[(u32, f32)], limit: usize) -> Query {
+    Query {
+        mode: SearchMode::Sparse,
+        dense: None,
+        sparse: Some(sparse_vec(terms)),
+        ..dense([0.0; DIM], limit)
+    }
+}
+
+fn hybrid(vector: [f32; DIM], terms: &[(u32, f32)], limit: usize, candidates: usize) -> Query {
+    Query {
+        mode: SearchMode::Hybrid,
+        dense: Some(vector.to_vec()),
+        sparse: Some(sparse_vec(terms)),
+        limit,
+        candidates,
+        ..dense([0.0; DIM], limit)
+    }
+}
+
+fn eq(key: &str, value: impl Into<MatchValue>) -> Filter {
+    Filter::eq(key, value.into())
+}
+
+fn ids(hits: &[Hit]) -> Vec<Uuid> {
+    hits.iter().map(|hit| hit.id).collect()
+}
+
+fn id_set(hits: &[Hit]) -> BTreeSet<Uuid> {
+    hits.iter().map(|hit| hit.id).collect()
+}
+
+fn assert_best_first(hits: &[Hit]) {
+    assert!(
+        hits.windows(2).all(|pair| pair[0].score >= pair[1].score),
+        "hits not best first: {:?}",
+        hits.iter().map(|hit| hit.score).collect::<Vec<_>>()
+    );
+}
+
+/// A collection filled with `corpus()`.
+async fn filled(store: &Arc<dyn VectorStore>, name: &str) {
+    store.delete_collection(name).await.unwrap();
+    store.ensure_collection(name, DIM).await.unwrap();
+    store.upsert(name, corpus()).await.unwrap();
+}
+
+/// The whole contract; `prefix` keeps its collections apart from anything else on the store.
+pub async fn contract(store: Arc<dyn VectorStore>, prefix: &str) {
+    lifecycle(&store, &format!("{prefix}lifecycle")).await;
+    writes(&store, &format!("{prefix}writes")).await;
+    ranking(&store, &format!("{prefix}ranking")).await;
+    filters(&store, &format!("{prefix}filters")).await;
+    scroll(&store, &format!("{prefix}scroll")).await;
+    concurrency(&store, &format!("{prefix}concurrency")).await;
+}
+
+async fn lifecycle(store: &Arc<dyn VectorStore>, name: &str) {
+    store.health().await.unwrap();
+    store.delete_collection(name).await.unwrap();
+    assert!(!store.collection_exists(name).await.unwrap());
+
+    store.ensure_collection(name, DIM).await.unwrap();
+    store
+        .ensure_collection(name, DIM)
+        .await
+        .expect("ensure_collection is idempotent");
+    assert!(store.collection_exists(name).await.unwrap());
+    let err = store.ensure_collection(name, 8).await.unwrap_err();
+    assert!(
+        matches!(err, VectorError::Invalid(_)),
+        "dimension mismatch gave {err:?}"
+    );
+    assert!(!err.is_transient());
+    store.upsert(name, corpus()).await.unwrap();
+    assert_eq!(
+        store.count(name, None).await.unwrap(),
+        5,
+        "a refused ensure keeps the data"
+    );
+
+    store.delete_collection(name).await.unwrap();
+    assert!(!store.collection_exists(name).await.unwrap());
+    store
+        .delete_collection(name)
+        .await
+        .expect("dropping a missing collection is fine");
+
+    let missing = |result: Result<(), VectorError>, what: &str| match result {
+        Err(VectorError::CollectionNotFound(_)) => {}
+        other => panic!("{what} on a missing collection gave {other:?}"),
+    };
+    missing(
+        store
+            .query(name, &dense([1.0, 0.0, 0.0, 0.0], 3))
+            .await
+            .map(drop),
+        "query",
+    );
+    missing(store.count(name, None).await.map(drop), "count");
+    missing(store.upsert(name, corpus()).await, "upsert");
+    missing(
+        store.scroll(name, &eq("kb_id", "kb1"), 10).await.map(drop),
+        "scroll",
+    );
+    missing(store.delete_points(name, &[A]).await, "delete_points");
+    missing(
+        store.delete_by_filter(name, &eq("kb_id", "kb1")).await,
+        "delete_by_filter",
+    );
+}
+
+async fn writes(store: &Arc<dyn VectorStore>, name: &str) {
+    filled(store, name).await;
+    assert_eq!(store.count(name, None).await.unwrap(), 5);
+    assert_eq!(
+        store.count(name, Some(&eq("kb_id", "kb1"))).await.unwrap(),
+        3
+    );
+
+    // Overwrite A by id: new vector and payload, still five points.
+    let moved = point(
+        A,
+        [0.0, 0.0, 0.0, 1.0],
+        &[(9, 1.0)],
+        json!({"kb_id": "kb1", "document_id": "d1", "ordinal": 0, "version": 2}),
+    );
+    store.upsert(name, vec![moved]).await.unwrap();
+    assert_eq!(
+        store.count(name, None).await.unwrap(),
+        5,
+        "overwrite must not duplicate"
+    );
+    let hits = store
+        .query(name, &dense([1.0, 0.0, 0.0, 0.0], 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&hits), [B], "A's old vector is gone");
+    let hits = store.query(name, &sparse(&[(9, 1.0)], 5)).await.unwrap();
+    assert_eq!(ids(&hits), [A], "A's new sparse vector is searched");
+    assert_eq!(hits[0].payload.get("version"), Some(&json!(2)));
+    assert_eq!(
+        hits[0].payload.get("metadata"),
+        None,
+        "the payload is replaced, not merged"
+    );
+
+    // A vector of the wrong dimension is refused as a bad request.
+    let mut bad = corpus().remove(1);
+    bad.dense = vec![1.0; DIM + 1];
+    let err = store.upsert(name, vec![bad]).await.unwrap_err();
+    assert!(
+        matches!(err, VectorError::Invalid(_)),
+        "wrong dimension gave {err:?}"
+    );
+    assert_eq!(store.count(name, None).await.unwrap(), 5);
+
+    store.delete_points(name, &[B]).await.unwrap();
+    assert_eq!(store.count(name, None).await.unwrap(), 4);
+    store
+        .delete_points(name, &[B, Uuid::from_u128(0x77)])
+        .await
+        .expect("deleting missing ids is fine");
+    assert_eq!(store.count(name, None).await.unwrap(), 4);
+
+    store
+        .delete_by_filter(name, &eq("kb_id", "kb2"))
+        .await
+        .unwrap();
+    assert_eq!(store.count(name, None).await.unwrap(), 2, "D and E deleted");
+    assert_eq!(
+        store.count(name, Some(&eq("kb_id", "kb2"))).await.unwrap(),
+        0
+    );
+    store
+        .delete_by_filter(name, &eq("kb_id", "kb2"))
+        .await
+        .expect("deleting nothing is fine");
+    let err = store
+        .delete_by_filter(name, &Filter::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, VectorError::Invalid(_)),
+        "an empty delete filter gave {err:?}"
+    );
+    assert_eq!(
+        store.count(name, None).await.unwrap(),
+        2,
+        "an empty filter deletes nothing"
+    );
+
+    store.delete_collection(name).await.unwrap();
+}
+
+async fn ranking(store: &Arc<dyn VectorStore>, name: &str) {
+    filled(store, name).await;
+
+    // Dense: nearest first, limit respected.
+    let hits = store
+        .query(name, &dense([1.0, 0.0, 0.0, 0.0], 3))
+        .await
+        .unwrap();
+    assert_eq!(ids(&hits), [A, B, C]);
+    assert!(
+        (hits[0].score - 1.0).abs() < 1e-4,
+        "cosine of equal vectors: {}",
+        hits[0].score
+    );
+    assert_best_first(&hits);
+    assert_eq!(hits[0].payload.get("document_id"), Some(&json!("d1")));
+    assert_eq!(hits[0].payload["metadata"]["x"], json!("red"));
+
+    // Sparse: only points sharing a term, the heavier weight first.
+    let hits = store.query(name, &sparse(&[(1, 1.0)], 5)).await.unwrap();
+    assert_eq!(ids(&hits), [A, E]);
+    assert!(hits[1].score > 0.0);
+    let hits = store.query(name, &sparse(&[(6, 1.0)], 5)).await.unwrap();
+    assert_eq!(ids(&hits), [D]);
+    let hits = store.query(name, &sparse(&[(42, 1.0)], 5)).await.unwrap();
+    assert!(hits.is_empty(), "no point has term 42: {hits:?}");
+
+    // Hybrid: with two candidates a leg, dense brings D and E, sparse brings only C; C, best
+    // of the sparse leg only, ties D, best of the dense leg only, and both beat E.
+    let query = hybrid([0.0, 0.0, 1.0, 0.0], &[(4, 1.0)], 2, 2);
+    let hits = store.query(name, &query).await.unwrap();
+    assert_eq!(id_set(&hits), BTreeSet::from([C, D]));
+    assert_best_first(&hits);
+    let hits = store
+        .query(
+            name,
+            &Query {
+                limit: 1,
+                ..query.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1, "limit respected");
+    assert!([C, D].contains(&hits[0].id));
+    // DBSF normalises each leg by its score distribution. Dense ranks B .90, A .86, C .77,
+    // D .26, E .14 (no ties) and sparse finds only C: C rises to the top, the dense-only
+    // points keep their dense order.
+    let spread = hybrid([1.0, 0.5, 0.3, 0.1], &[(4, 1.0)], 5, 5);
+    let dbsf = Query {
+        fusion: Fusion::Dbsf,
+        ..spread.clone()
+    };
+    let hits = store.query(name, &dbsf).await.unwrap();
+    assert_eq!(ids(&hits), [C, B, A, D, E]);
+    assert_best_first(&hits);
+    let rrf = store.query(name, &spread).await.unwrap();
+    let scores = |hits: &[Hit]| hits.iter().map(|hit| hit.score).collect::<Vec<_>>();
+    assert_ne!(
+        scores(&hits),
+        scores(&rrf),
+        "the fusion asked for is the one used"
+    );
+
+    // score_threshold drops low scores; on hybrid queries it applies to the fused score.
+    let hits = store
+        .query(
+            name,
+            &Query {
+                score_threshold: Some(0.5),
+                ..dense([1.0, 0.0, 0.0, 0.0], 5)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&hits), [A, B], "C scores 0.45, D and E 0");
+    // RRF on the same legs: C 1/2 + 1/4, B 1/2, A 1/3, D 1/5, E 1/6, all different.
+    let query = spread;
+    let all = store.query(name, &query).await.unwrap();
+    assert_eq!(ids(&all), [C, B, A, D, E]);
+    let (best, worst) = (all[0].score, all[all.len() - 1].score);
+    assert!(
+        best > worst,
+        "fused scores must differ for this check: {all:?}"
+    );
+    let threshold = (best + worst) / 2.0;
+    let kept = store
+        .query(
+            name,
+            &Query {
+                score_threshold: Some(threshold),
+                ..query
+            },
+        )
+        .await
+        .unwrap();
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|hit| hit.score >= threshold)
+        .map(|hit| hit.id)
+        .collect();
+    assert!(!kept.is_empty() && kept.len() < all.len());
+    assert_eq!(id_set(&kept), expected.into_iter().collect::<BTreeSet<_>>());
+
+    // Malformed queries are the caller's fault.
+    let no_dense = Query {
+        dense: None,
+        ..dense([1.0, 0.0, 0.0, 0.0], 3)
+    };
+    let err = store.query(name, &no_dense).await.unwrap_err();
+    assert!(
+        matches!(err, VectorError::Invalid(_)),
+        "dense query without vector gave {err:?}"
+    );
+    let no_sparse = Query {
+        sparse: None,
+        ..hybrid([1.0, 0.0, 0.0, 0.0], &[(1, 1.0)], 3, 3)
+    };
+    let err = store.query(name, &no_sparse).await.unwrap_err();
+    assert!(
+        matches!(err, VectorError::Invalid(_)),
+        "hybrid query without sparse gave {err:?}"
+    );
+    let wrong_dim = Query {
+        dense: Some(vec![1.0; DIM + 2]),
+        ..dense([0.0; DIM], 3)
+    };
+    let err = store.query(name, &wrong_dim).await.unwrap_err();
+    assert!(
+        matches!(err, VectorError::Invalid(_)),
+        "wrong query dimension gave {err:?}"
+    );
+
+    store.delete_collection(name).await.unwrap();
+}
+
+async fn filters(store: &Arc<dyn VectorStore>, name: &str) {
+    filled(store, name).await;
+    let count = |filter: Filter| {
+        let store = store.clone();
+        let name = name.to_owned();
+        async move { store.count(&name, Some(&filter)).await.unwrap() }
+    };
+    let any = |key: &str, values: Vec<MatchValue>| Filter {
+        must: vec![Condition::Any {
+            key: key.into(),
+            values,
+        }],
+        ..Default::default()
+    };
+    let except = |key: &str, values: Vec<MatchValue>| Filter {
+        must: vec![Condition::Except {
+            key: key.into(),
+            values,
+        }],
+        ..Default::default()
+    };
+    let range = |key: &str, range: RangeBounds| Filter {
+        must: vec![Condition::Range {
+            key: key.into(),
+            range,
+        }],
+        ..Default::default()
+    };
+
+    // Exact matches: keyword, integer, bool; a keyword with a space stays exact.
+    assert_eq!(count(eq("kb_id", "kb1")).await, 3);
+    assert_eq!(count(eq("ordinal", 1i64)).await, 2);
+    assert_eq!(count(eq("flag", false)).await, 1);
+    assert_eq!(count(eq("kb_id", "kb 1")).await, 0);
+    // Ranges on an indexed integer and on a nested payload key.
+    assert_eq!(
+        count(range(
+            "ordinal",
+            RangeBounds {
+                gte: Some(1.0),
+                ..Default::default()
+            }
+        ))
+        .await,
+        2
+    );
+    assert_eq!(
+        count(range(
+            "ordinal",
+            RangeBounds {
+                lt: Some(1.0),
+                ..Default::default()
+            }
+        ))
+        .await,
+        3
+    );
+    let years = RangeBounds {
+        gt: Some(2020.0),
+        lte: Some(2023.0),
+        ..Default::default()
+    };
+    assert_eq!(
+        count(range("metadata.year", years)).await,
+        3,
+        "2021, 2022, 2023"
+    );
+    // any / except, including mixed kinds, bools, and keys missing from some points.
+    assert_eq!(
+        count(any("document_id", vec!["d2".into(), "d3".into()])).await,
+        3
+    );
+    assert_eq!(
+        count(any("metadata.x", vec!["green".into(), "blue".into()])).await,
+        2
+    );
+    assert_eq!(
+        count(any("ordinal", vec![MatchValue::Integer(1), "1".into()])).await,
+        2
+    );
+    assert_eq!(count(any("flag", vec![true.into(), "zzz".into()])).await, 1);
+    assert_eq!(
+        count(any("kb_id", vec![])).await,
+        0,
+        "nothing is any of no values"
+    );
+    assert_eq!(count(except("document_id", vec!["d1".into()])).await, 3);
+    assert_eq!(
+        count(except("flag", vec![true.into()])).await,
+        4,
+        "a missing key is none of them"
+    );
+    assert_eq!(
+        count(except(
+            "ordinal",
+            vec![MatchValue::Integer(0), MatchValue::Integer(1)]
+        ))
+        .await,
+        0
+    );
+    // Nested and/or/not, and the tenancy-style `and`.
+    let nested = Filter {
+        must: vec![Condition::Filter(Box::new(Filter {
+            should: vec![
+                Condition::Match {
+                    key: "kb_id".into(),
+                    value: "kb2".into(),
+                },
+                Condition::Match {
+                    key: "document_id".into(),
+                    value: "d2".into(),
+                },
+            ],
+            ..Default::default()
+        }))],
+        must_not: vec![Condition::Match {
+            key: "ordinal".into(),
+            value: MatchValue::Integer(1),
+        }],
+        ..Default::default()
+    };
+    assert_eq!(count(nested).await, 2, "C and D");
+    assert_eq!(
+        count(eq("kb_id", "kb1").and(eq("metadata.x", "red"))).await,
+        2,
+        "A and C"
+    );
+    assert_eq!(
+        count(eq("kb_id", "kb2").and(eq("metadata.x", "red"))).await,
+        0
+    );
+    assert_eq!(
+        count(Filter::default()).await,
+        5,
+        "an empty filter matches all"
+    );
+
+    // Filters restrict every leg of a query.
+    let query = Query {
+        filter: Some(eq("kb_id", "kb2")),
+        ..hybrid([1.0, 0.0, 0.0, 0.0], &[(1, 1.0), (4, 1.0)], 5, 5)
+    };
+    let hits = store.query(name, &query).await.unwrap();
+    assert_eq!(
+        id_set(&hits),
+        BTreeSet::from([D, E]),
+        "only kb2, though A is nearest"
+    );
+    let query = Query {
+        filter: Some(eq("metadata.x", "red")),
+        ..dense([0.0, 0.0, 1.0, 0.0], 5)
+    };
+    assert_eq!(
+        id_set(&store.query(name, &query).await.unwrap()),
+        BTreeSet::from([A, C])
+    );
+    let query = Query {
+        filter: Some(eq("kb_id", "kb1")),
+        ..sparse(&[(1, 1.0)], 5)
+    };
+    assert_eq!(
+        ids(&store.query(name, &query).await.unwrap()),
+        [A],
+        "E is in kb2"
+    );
+
+    // A malformed payload key is a bad request.
+    let bad_key = range(
+        "metadata..year[",
+        RangeBounds {
+            gt: Some(1.0),
+            ..Default::default()
+        },
+    );
+    let err = store.count(name, Some(&bad_key)).await.unwrap_err();
+    assert!(
+        matches!(err, VectorError::Invalid(_)),
+        "bad key gave {err:?}"
+    );
+
+    store.delete_collection(name).await.unwrap();
+}
+
+async fn scroll(store: &Arc<dyn VectorStore>, name: &str) {
+    filled(store, name).await;
+    let hits = store.scroll(name, &eq("kb_id", "kb1"), 100).await.unwrap();
+    assert_eq!(ids(&hits), [B, C, A], "kb1 by id");
+    assert!(hits.iter().all(|hit| hit.score == 0.0));
+    assert_eq!(hits[0].payload.get("ordinal"), Some(&json!(1)));
+    let hits = store.scroll(name, &Filter::default(), 3).await.unwrap();
+    assert_eq!(ids(&hits), [D, B, E], "the first three ids, all points");
+    let hits = store
+        .scroll(name, &eq("document_id", "d3"), 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(&hits), [D]);
+    assert!(store
+        .scroll(name, &eq("kb_id", "none"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store.delete_collection(name).await.unwrap();
+}
+
+/// Concurrent writers and readers on one collection: no lost write, no deadlock.
+async fn concurrency(store: &Arc<dyn VectorStore>, name: &str) {
+    store.delete_collection(name).await.unwrap();
+    store.ensure_collection(name, DIM).await.unwrap();
+    let tasks: Vec<_> = (0..8u128)
+        .map(|task| {
+            let store = store.clone();
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                for batch in 0..3u128 {
+                    let points = (0..5u128)
+                        .map(|i| {
+                            let n = (task * 100 + batch * 10 + i) as f32;
+                            point(
+                                Uuid::from_u128(0x1000 + task * 100 + batch * 10 + i),
+                                [1.0, n, 0.5, 0.0],
+                                &[(task as u32, 1.0)],
+                                json!({"kb_id": format!("t{task}"), "ordinal": batch}),
+                            )
+                        })
+                        .collect();
+                    store.upsert(&name, points).await.unwrap();
+                    let hits = store
+                        .query(&name, &dense([1.0, 0.0, 0.0, 0.0], 3))
+                        .await
+                        .unwrap();
+                    assert!(!hits.is_empty());
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(store.count(name, None).await.unwrap(), 8 * 3 * 5);
+    assert_eq!(
+        store.count(name, Some(&eq("kb_id", "t3"))).await.unwrap(),
+        15
+    );
+    store.delete_collection(name).await.unwrap();
+}
+
+fn edge(dir: &Path) -> Arc<dyn VectorStore> {
+    Arc::new(EdgeStore::open(dir).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(edge(dir.path()), "c_").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_reopen_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = edge(dir.path());
+    filled(&store, "kept").await;
+    store.delete_points("kept", &[B]).await.unwrap();
+    filled(&store, "dropped").await;
+    store.delete_collection("dropped").await.unwrap();
+    drop(store);
+    // What an interrupted create leaves behind is swept at open.
+    std::fs::create_dir(dir.path().join(".staging-half-made")).unwrap();
+
+    let store = edge(dir.path());
+    assert!(store.collection_exists("kept").await.unwrap());
+    assert!(!store.collection_exists("dropped").await.unwrap());
+    assert!(!dir.path().join(".staging-half-made").exists());
+    assert_eq!(store.count("kept", None).await.unwrap(), 4);
+    let hits = store
+        .query("kept", &hybrid([1.0, 0.0, 0.0, 0.0], &[(6, 1.0)], 2, 4))
+        .await
+        .unwrap();
+    assert_eq!(id_set(&hits), BTreeSet::from([A, D]));
+    assert_eq!(
+        store
+            .count("kept", Some(&eq("metadata.x", "red")))
+            .await
+            .unwrap(),
+        2
+    );
+    // The payload indexes and the dimension survived too: ensure is still a no-op.
+    store.ensure_collection("kept", DIM).await.unwrap();
+    let err = store.ensure_collection("kept", DIM + 1).await.unwrap_err();
+    assert!(matches!(err, VectorError::Invalid(_)));
+}
+
+/// A copy of the directory taken while the store is open is what a killed process leaves:
+/// no shutdown flush. Every acknowledged write must be in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_recovers_without_clean_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = edge(&dir.path().join("live"));
+    filled(&store, "crash").await;
+    store.delete_points("crash", &[C]).await.unwrap();
+    copy_dir(&dir.path().join("live"), &dir.path().join("copy"));
+
+    let recovered = edge(&dir.path().join("copy"));
+    assert_eq!(recovered.count("crash", None).await.unwrap(), 4);
+    let hits = recovered
+        .query("crash", &sparse(&[(1, 1.0)], 5))
+        .await
+        .unwrap();
+    assert_eq!(ids(&hits), [A, E]);
+    drop(store);
+}
+
+/// Edge checks a batch before writing it: one bad point refuses the whole batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_refuses_a_bad_batch_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = edge(dir.path());
+    store.ensure_collection("batch", DIM).await.unwrap();
+    let mut points = corpus();
+    points[3].dense = vec![1.0; DIM - 1];
+    let err = store.upsert("batch", points).await.unwrap_err();
+    assert!(matches!(err, VectorError::Invalid(_)), "{err:?}");
+    assert_eq!(store.count("batch", None).await.unwrap(), 0);
+    let mut points = corpus();
+    points[4].sparse = SparseVec {
+        indices: vec![1, 1],
+        values: vec![0.5, 0.5],
+    };
+    let err = store.upsert("batch", points).await.unwrap_err();
+    assert!(
+        matches!(err, VectorError::Invalid(_)),
+        "duplicate sparse index gave {err:?}"
+    );
+    assert_eq!(store.count("batch", None).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_open_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = edge(dir.path());
+    store.ensure_collection("one", DIM).await.unwrap();
+    // The WAL is locked: a second store on the same directory would corrupt it.
+    assert!(EdgeStore::open(dir.path()).is_err());
+    drop(store);
+    assert!(EdgeStore::open(dir.path()).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_optimize_keeps_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EdgeStore::open(dir.path()).unwrap();
+    store.ensure_collection("opt", DIM).await.unwrap();
+    store.upsert("opt", corpus()).await.unwrap();
+    let before = store
+        .query("opt", &hybrid([1.0, 0.0, 0.0, 0.0], &[(1, 1.0)], 5, 5))
+        .await
+        .unwrap();
+    store.optimize("opt").await.unwrap();
+    let after = store
+        .query("opt", &hybrid([1.0, 0.0, 0.0, 0.0], &[(1, 1.0)], 5, 5))
+        .await
+        .unwrap();
+    assert_eq!(ids(&before), ids(&after));
+    let err = store.optimize("missing").await.unwrap_err();
+    assert!(matches!(err, VectorError::CollectionNotFound(_)));
+}
+
+#[tokio::test]
+async fn edge_rejects_unsafe_collection_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = edge(dir.path());
+    for name in ["", "../escape", "a/b", ".hidden", "sp ace"] {
+        let err = store.ensure_collection(name, DIM).await.unwrap_err();
+        assert!(
+            matches!(err, VectorError::Invalid(_)),
+            "{name:?} gave {err:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a Qdrant server: set QDRANT_URL"]
+async fn qdrant_server_contract() {
+    let url = std::env::var("QDRANT_URL")
+        .expect("QDRANT_URL must name a Qdrant server's gRPC endpoint, e.g. http://localhost:6334");
+    let api_key = std::env::var("QDRANT_API_KEY").ok();
+    let store: Arc<dyn VectorStore> = Arc::new(QdrantStore::connect(&url, api_key).unwrap());
+    let prefix = format!(
+        "ragway_contract_{}_",
+        &Uuid::new_v4().simple().to_string()[..8]
+    );
+    contract(store, &prefix).await;
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
