@@ -151,6 +151,21 @@ fn int(v: &Value, param: &str, min: i64, max: i64) -> Result<i64, ApiError> {
     Ok(x)
 }
 
+/// A token count: an integer ≥ 1 (the upper bound depends on the model, checked later).
+fn positive(v: &Value, param: &str) -> Result<u32, ApiError> {
+    match v.as_i64() {
+        Some(x) if x >= 1 => Ok(x.min(u32::MAX as i64) as u32),
+        Some(x) => Err(ApiError::invalid(
+            param,
+            format!("{param} must be at least 1, got {x}"),
+        )),
+        None => Err(ApiError::invalid(
+            param,
+            format!("{param} must be an integer"),
+        )),
+    }
+}
+
 fn string(v: &Value, param: &str) -> Result<String, ApiError> {
     v.as_str()
         .map(str::to_owned)

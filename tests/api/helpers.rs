@@ -20,10 +20,11 @@ pub enum Backend {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    /// Removed when the app is dropped (None: the test owns the data dir).
-    pub _data_dir: Option<tempfile::TempDir>,
     pub state: actix_web::web::Data<AppState>,
     handle: actix_web::dev::ServerHandle,
+    /// Removed when the app is dropped, after the state (fields drop in order); None: the
+    /// test owns the data dir.
+    pub _data_dir: Option<tempfile::TempDir>,
 }
 
 /// Where `scripts/setup` put ONNX Runtime and the model: `<repo>/data`, or

@@ -400,7 +400,7 @@ async fn llama_plain_and_streaming_chat_with_references() {
     assert_citations(&finish["citations"], n_chunks);
     println!("streamed answer: {content:?}");
 
-    app.stop().await;
+    app.shutdown().await;
     let status = llm.stop();
     assert!(
         status.success(),
@@ -471,5 +471,5 @@ async fn openai_python_sdk_conformance() {
         Some("6 passed, 0 failed"),
         "{stdout}"
     );
-    app.stop().await;
+    app.shutdown().await;
 }

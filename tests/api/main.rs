@@ -6,4 +6,5 @@ mod config;
 mod documents;
 mod fake_openai;
 mod helpers;
+mod llm_e2e;
 mod vector_store;
