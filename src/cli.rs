@@ -32,6 +32,8 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
     },
+    /// Send files or folders to a running ragway (only new or changed files).
+    Ingest(crate::ingest_cli::IngestArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -77,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => serve(config).await,
         Command::Worker { concurrency } => worker(config, concurrency).await,
+        Command::Ingest(args) => crate::ingest_cli::run(args, &config.data_dir).await,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod documents;
 pub mod error;
 pub mod generation;
+pub mod ingest_cli;
 pub mod knowledge;
 pub mod retrieval;
 pub mod startup;

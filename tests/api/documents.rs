@@ -418,3 +418,91 @@ async fn restart_finishes_queued(backend: Backend) {
     assert_eq!(hits[0]["external_id"], "h");
 }
 both_backends!(restart_finishes_queued_on, restart_finishes_queued);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_cli_sends_only_new_or_changed_files() {
+    let app = spawn_app_on(Backend::Sqlite).await;
+    let token = app.user_with_project("u", "docs").await;
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(folder.path().join("sub/deeper")).unwrap();
+    std::fs::write(
+        folder.path().join("a.txt"),
+        "Kestrels hover over fields hunting voles.",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.path().join("sub/b.md"),
+        "# Newts\n\nNewts regrow lost limbs.",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.path().join("sub/deeper/c.html"),
+        "<p>Herons stand still in shallow water.</p>",
+    )
+    .unwrap();
+    std::fs::write(folder.path().join("sub/ignored.bin"), [0u8, 1, 2]).unwrap();
+    std::fs::write(folder.path().join(".hidden.txt"), "never sent").unwrap();
+    let args = |paths: Vec<std::path::PathBuf>| ragway::ingest_cli::IngestArgs {
+        paths,
+        kb: "notes".into(),
+        create: true,
+        url: app.address.clone(),
+        token: Some(token.clone()),
+        project: None,
+        no_wait: false,
+    };
+    ragway::ingest_cli::run(args(vec![folder.path().to_path_buf()]), folder.path())
+        .await
+        .unwrap();
+    let kb = Kb::open(&app, &token, "notes").await;
+    let (_, b) = kb.call(Method::GET, "/documents?status=ready", None).await;
+    let mut ids: Vec<String> = b["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["external_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["a.txt", "sub/b.md", "sub/deeper/c.html"]);
+    // When each document was last processed, by external id.
+    let processed = |b: &Value| -> Vec<(String, i64)> {
+        let mut v: Vec<(String, i64)> = b["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["external_id"].as_str().unwrap().to_owned(),
+                    d["processed_at"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = processed(&b);
+
+    // Unchanged folder: nothing is processed again. A changed file is.
+    ragway::ingest_cli::run(args(vec![folder.path().to_path_buf()]), folder.path())
+        .await
+        .unwrap();
+    let (_, b) = kb.call(Method::GET, "/documents", None).await;
+    assert_eq!(processed(&b), before);
+    std::fs::write(
+        folder.path().join("sub/b.md"),
+        "# Newts\n\nNewts and axolotls regrow limbs.",
+    )
+    .unwrap();
+    ragway::ingest_cli::run(args(vec![folder.path().to_path_buf()]), folder.path())
+        .await
+        .unwrap();
+    let (_, b) = kb.call(Method::GET, "/documents", None).await;
+    let after = processed(&b);
+    assert_eq!(
+        (after[0].clone(), after[2].clone()),
+        (before[0].clone(), before[2].clone())
+    );
+    assert!(after[1].1 > before[1].1, "sub/b.md was processed again");
+    let hits = kb.search("axolotls", json!({})).await;
+    assert_eq!(hits[0]["external_id"], "sub/b.md");
+}
