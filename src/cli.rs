@@ -34,6 +34,11 @@ pub enum Command {
     },
     /// Send files or folders to a running ragway (only new or changed files).
     Ingest(crate::ingest_cli::IngestArgs),
+    /// Benchmarks that print numbers.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+    /// Measure retrieval quality on a benchmark, in-process (`ragway eval beir DIR`).
+    Eval(crate::eval::EvalArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -78,7 +83,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(config).await,
+        Command::Eval(args) => crate::eval::run(config, args).await,
         Command::Worker { concurrency } => worker(config, concurrency).await,
+        Command::Bench(cmd) => {
+            telemetry::init(&crate::config::LogConfig {
+                level: "warn".into(),
+                ..Default::default()
+            });
+            crate::bench::run(cmd, config).await
+        }
         Command::Ingest(args) => crate::ingest_cli::run(args, &config.data_dir).await,
     }
 }

@@ -3,11 +3,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod bench;
 pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod documents;
 pub mod error;
+pub mod eval;
 pub mod generation;
 pub mod ingest_cli;
 pub mod knowledge;

@@ -206,13 +206,10 @@ impl ChatRequest {
             present(&body, "max_tokens"),
         ) {
             (Some(v), _) => (
-                Some(int(v, "max_completion_tokens", 1, u32::MAX as i64)? as u32),
+                Some(positive(v, "max_completion_tokens")?),
                 "max_completion_tokens",
             ),
-            (None, Some(v)) => (
-                Some(int(v, "max_tokens", 1, u32::MAX as i64)? as u32),
-                "max_tokens",
-            ),
+            (None, Some(v)) => (Some(positive(v, "max_tokens")?), "max_tokens"),
             (None, None) => (None, "max_tokens"),
         };
         let stop = match present(&body, "stop") {

@@ -106,12 +106,14 @@ pub fn mean(per_query: &[QueryMetrics]) -> QueryMetrics {
         return QueryMetrics::default();
     }
     let n = per_query.len() as f64;
-    let sum = per_query.iter().fold(QueryMetrics::default(), |a, m| QueryMetrics {
-        ndcg_at_10: a.ndcg_at_10 + m.ndcg_at_10,
-        recall_at_10: a.recall_at_10 + m.recall_at_10,
-        recall_at_100: a.recall_at_100 + m.recall_at_100,
-        mrr_at_10: a.mrr_at_10 + m.mrr_at_10,
-    });
+    let sum = per_query
+        .iter()
+        .fold(QueryMetrics::default(), |a, m| QueryMetrics {
+            ndcg_at_10: a.ndcg_at_10 + m.ndcg_at_10,
+            recall_at_10: a.recall_at_10 + m.recall_at_10,
+            recall_at_100: a.recall_at_100 + m.recall_at_100,
+            mrr_at_10: a.mrr_at_10 + m.mrr_at_10,
+        });
     QueryMetrics {
         ndcg_at_10: sum.ndcg_at_10 / n,
         recall_at_10: sum.recall_at_10 / n,
@@ -194,7 +196,10 @@ mod tests {
     #[test]
     fn mrr_takes_the_first_relevant_within_ten() {
         let q = qrels(&[("a", 1.0), ("b", 1.0)]);
-        assert!(close(mrr_at(&ranking(&["x", "y", "a", "b"]), &q, 10), 1.0 / 3.0));
+        assert!(close(
+            mrr_at(&ranking(&["x", "y", "a", "b"]), &q, 10),
+            1.0 / 3.0
+        ));
         let mut r: Vec<String> = (0..10).map(|i| format!("x{i}")).collect();
         r.push("a".into());
         assert_eq!(mrr_at(&r, &q, 10), 0.0);

@@ -365,6 +365,10 @@ impl VectorStore for EdgeStore {
         .await
     }
 
+    async fn optimize(&self, collection: &str) -> VectorResult<()> {
+        EdgeStore::optimize(self, collection).await.map(|_| ())
+    }
+
     async fn query(&self, collection: &str, query: &Query) -> VectorResult<Vec<Hit>> {
         let request = query_request(query)?;
         if query.limit == 0 {

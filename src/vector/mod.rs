@@ -128,4 +128,9 @@ pub trait VectorStore: Send + Sync + 'static {
     ) -> VectorResult<Vec<Hit>>;
     /// Scored hits, best first.
     async fn query(&self, collection: &str, query: &Query) -> VectorResult<Vec<Hit>>;
+    /// Build search indexes after bulk writes (slow; never per request). A Qdrant server does
+    /// this by itself, so the default does nothing.
+    async fn optimize(&self, _collection: &str) -> VectorResult<()> {
+        Ok(())
+    }
 }

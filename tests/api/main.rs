@@ -4,6 +4,7 @@ mod auth;
 mod chat;
 mod config;
 mod documents;
+mod eval;
 mod fake_openai;
 mod helpers;
 mod llm_e2e;

@@ -1,0 +1,451 @@
+//! Benchmarks that print numbers (`ragway bench ingest|chat`), run in-process on the embedded
+//! stores in a throw-away data dir. `bench/*.sh` run them on release builds.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::documents::{self, Upload};
+use crate::knowledge::{self, NewKnowledgeBase};
+use crate::startup::AppState;
+use crate::store::knowledge::KnowledgeBase;
+use crate::vector::{Filter, MatchValue, Point, SparseVec};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Ingest a BEIR corpus (corpus.jsonl) through the whole pipeline, then embed the same
+    /// chunks with the bare embedder; print both rates and their ratio.
+    Ingest {
+        /// A BEIR-layout folder.
+        dir: PathBuf,
+        /// Only the first N documents.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Embedding threads (model instances), also ingest workers.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// ragway's added latency and throughput against an instant fake backend, without and
+    /// with rag_params over a knowledge base of `--chunks` chunks.
+    Chat {
+        #[arg(long, default_value_t = 100_000)]
+        chunks: usize,
+        /// Requests per measurement.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        concurrency: Vec<usize>,
+    },
+}
+
+pub async fn run(cmd: BenchCommand, base: Config) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Ingest {
+            dir,
+            limit,
+            threads,
+        } => ingest(base, &dir, limit, threads).await,
+        BenchCommand::Chat {
+            chunks,
+            requests,
+            concurrency,
+        } => chat(base, chunks, requests, &concurrency).await,
+    }
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Scratch> {
+        let dir =
+            std::env::temp_dir().join(format!("ragway-bench-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A config over a fresh data dir, reusing `base`'s model files.
+fn scratch_config(base: &Config, dir: &Path) -> Config {
+    let mut c = base.clone();
+    c.embedding.model_dir = Some(base.model_dir());
+    c.embedding.onnxruntime_path = Some(base.onnxruntime_path());
+    c.data_dir = dir.to_path_buf();
+    c.database.url = None;
+    c.vector_store.url = None;
+    c.ingest.workers = 0;
+    c.server.bind = "127.0.0.1:0".into();
+    c
+}
+
+async fn new_kb(state: &AppState, project: &str) -> anyhow::Result<KnowledgeBase> {
+    if state.db.get_project(project).await?.is_none() {
+        state.db.create_project(project, project, None).await?;
+    }
+    let req = NewKnowledgeBase {
+        id: Some("bench".into()),
+        name: None,
+        description: None,
+        embedding_model: None,
+        chunking: None,
+    };
+    knowledge::create(state, project, req)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the knowledge base: {e}"))
+}
+
+async fn ingest(
+    base: Config,
+    dir: &Path,
+    limit: Option<usize>,
+    threads: usize,
+) -> anyhow::Result<()> {
+    let scratch = Scratch::new()?;
+    let mut config = scratch_config(&base, scratch.path());
+    config.embedding.threads = threads;
+    let state = Arc::new(AppState::load(config, None).await?);
+    let kb = new_kb(&state, "bench").await?;
+    let corpus = std::fs::read_to_string(dir.join("corpus.jsonl"))
+        .with_context(|| format!("reading {}/corpus.jsonl", dir.display()))?;
+    let mut docs = 0;
+    for line in corpus
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(limit.unwrap_or(usize::MAX))
+    {
+        let v: Value = serde_json::from_str(line)?;
+        let up = Upload {
+            external_id: v["_id"].as_str().map(str::to_owned),
+            title: v["title"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+            content: v["text"].as_str().unwrap_or("").as_bytes().to_vec(),
+            ..Default::default()
+        };
+        if up.content.is_empty() {
+            continue;
+        }
+        documents::submit(&state, &kb, up)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        docs += 1;
+    }
+    eprintln!("queued {docs} documents; ingesting with {threads} worker(s) …");
+    let started = Instant::now();
+    let workers = documents::worker::spawn(state.clone(), threads);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let counts = state.db.kb_document_counts(&kb.project_id, &kb.id).await?;
+        let busy: i64 = counts
+            .iter()
+            .filter(|(s, _, _)| s == "queued" || s == "processing")
+            .map(|(_, n, _)| n)
+            .sum();
+        if busy == 0 {
+            break;
+        }
+    }
+    let pipeline_secs = started.elapsed().as_secs_f64();
+    workers.iter().for_each(|w| w.abort());
+    let chunks = state.vectors.count(&kb.collection, None).await?;
+
+    // The same chunks (title prefix included, as the pipeline embeds them), bare embedder.
+    let hits = state
+        .vectors
+        .scroll(
+            &kb.collection,
+            &Filter::eq("kb_id", MatchValue::Keyword(kb.id.clone())),
+            chunks as usize,
+        )
+        .await?;
+    let texts: Vec<String> = hits
+        .iter()
+        .map(|h| match h.payload.get("title").and_then(Value::as_str) {
+            Some(t) => format!("{t}\n{}", h.payload["text"].as_str().unwrap_or("")),
+            None => h.payload["text"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect();
+    let started = Instant::now();
+    // One call: the embedder sorts all texts by length and batches them, its best case.
+    let n_texts = texts.len();
+    state.pipeline.embedder.embed(texts).await?;
+    let bare_secs = started.elapsed().as_secs_f64();
+    let (pipeline_rate, bare_rate) = (chunks as f64 / pipeline_secs, n_texts as f64 / bare_secs);
+    println!("documents            {docs}");
+    println!("chunks               {chunks}");
+    println!("pipeline             {pipeline_secs:.1} s   {pipeline_rate:.2} chunks/s  (parse, chunk, embed, BM25, store, queue)");
+    println!("bare embedder        {bare_secs:.1} s   {bare_rate:.2} chunks/s  (same texts, one call, batches of {})", state.config.embedding.max_batch);
+    println!("ratio                {:.3}", pipeline_rate / bare_rate);
+    Ok(())
+}
+
+/// Synthetic text of `n` words from a fixed vocabulary: the BM25 leg gets realistic posting
+/// lists without embedding 100k chunks (which would take hours on 2 cores).
+fn words(rng: &mut u64, n: usize) -> String {
+    const VOCAB: [&str; 48] = [
+        "protein",
+        "cell",
+        "gene",
+        "expression",
+        "tumor",
+        "patients",
+        "risk",
+        "clinical",
+        "trial",
+        "dose",
+        "mice",
+        "immune",
+        "response",
+        "virus",
+        "infection",
+        "brain",
+        "neurons",
+        "signal",
+        "pathway",
+        "receptor",
+        "insulin",
+        "glucose",
+        "heart",
+        "blood",
+        "pressure",
+        "cancer",
+        "therapy",
+        "drug",
+        "mutation",
+        "dna",
+        "rna",
+        "sequence",
+        "enzyme",
+        "activity",
+        "growth",
+        "factor",
+        "model",
+        "study",
+        "cohort",
+        "children",
+        "women",
+        "mortality",
+        "vaccine",
+        "antibody",
+        "membrane",
+        "tissue",
+        "liver",
+        "kidney",
+    ];
+    (0..n)
+        .map(|_| VOCAB[(next(rng) % VOCAB.len() as u64) as usize])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn next(rng: &mut u64) -> u64 {
+    // xorshift64*: deterministic, dependency-free.
+    *rng ^= *rng >> 12;
+    *rng ^= *rng << 25;
+    *rng ^= *rng >> 27;
+    rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+fn unit_vector(rng: &mut u64, dim: usize) -> Vec<f32> {
+    let v: Vec<f32> = (0..dim)
+        .map(|_| (next(rng) % 20_000) as f32 / 10_000.0 - 1.0)
+        .collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Latencies (ms, sorted) and requests/s of `n` requests, `c` at a time.
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: &Value,
+    n: usize,
+    c: usize,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let started = Instant::now();
+    let per_task = n.div_ceil(c);
+    let tasks = (0..c).map(|_| {
+        let (client, url, token, body) = (
+            client.clone(),
+            url.to_owned(),
+            token.map(str::to_owned),
+            body.clone(),
+        );
+        tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per_task);
+            for _ in 0..per_task {
+                let t = Instant::now();
+                let mut req = client.post(&url).json(&body);
+                if let Some(t) = &token {
+                    req = req.bearer_auth(t);
+                }
+                let res = req.send().await?;
+                anyhow::ensure!(res.status().is_success(), "status {}", res.status());
+                res.bytes().await?;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            anyhow::Ok(lat)
+        })
+    });
+    let mut all = Vec::with_capacity(n);
+    for t in futures_util::future::join_all(tasks).await {
+        all.extend(t??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let rps = all.len() as f64 / secs;
+    Ok((all, rps))
+}
+
+async fn chat(
+    base: Config,
+    chunks: usize,
+    requests: usize,
+    concurrency: &[usize],
+) -> anyhow::Result<()> {
+    let backend = fake_backend().await?;
+    let scratch = Scratch::new()?;
+    let mut config = scratch_config(&base, scratch.path());
+    config.generation.default_model = None;
+    config.generation.backends = vec![crate::config::BackendConfig {
+        name: "instant".into(),
+        base_url: backend.clone(),
+        api_key: None,
+        models: vec![crate::config::ModelConfig {
+            id: "instant".into(),
+            upstream_id: None,
+            context_length: 8192,
+            reasoning: false,
+            unsupported_params: vec![],
+        }],
+    }];
+    config.log.level = "error".into();
+    let app = crate::startup::Application::build(config).await?;
+    let url = format!("http://127.0.0.1:{}/v1/chat/completions", app.port());
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    let (_, token) = crate::auth::bootstrap::dev_token(&state)
+        .await?
+        .context("no dev token")?;
+    let kb = new_kb(&state, crate::auth::bootstrap::DEV_PROJECT).await?;
+
+    eprintln!("loading {chunks} chunks (random unit vectors, BM25 of synthetic text) …");
+    let t = Instant::now();
+    let dim = state.pipeline.embedder.dim();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut batch = Vec::with_capacity(1000);
+    for i in 0..chunks {
+        let text = words(&mut rng, 60);
+        let sv = state.pipeline.bm25.encode_document(&text);
+        let doc = format!("doc-{}", i / 4);
+        let payload = json!({"project_id": kb.project_id, "kb_id": kb.id, "document_id": doc, "external_id": doc, "content_hash": "x",
+            "title": format!("Document {}", i / 4), "ordinal": i % 4, "section": 0, "char_start": 0, "char_end": text.len(), "text": text, "metadata": {}});
+        let Value::Object(payload) = payload else {
+            unreachable!()
+        };
+        batch.push(Point {
+            id: documents::chunk_id(&kb.uid, &doc, "x", (i % 4) as u32),
+            dense: unit_vector(&mut rng, dim),
+            sparse: SparseVec {
+                indices: sv.indices,
+                values: sv.values,
+            },
+            payload,
+        });
+        if batch.len() == 1000 {
+            state
+                .vectors
+                .upsert(&kb.collection, std::mem::take(&mut batch))
+                .await?;
+        }
+    }
+    if !batch.is_empty() {
+        state.vectors.upsert(&kb.collection, batch).await?;
+    }
+    eprintln!("loaded in {:.1} s; optimizing …", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    state.vectors.optimize(&kb.collection).await?;
+    eprintln!("optimized in {:.1} s", t.elapsed().as_secs_f64());
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let messages =
+        json!([{"role": "user", "content": "Which protein pathway drives tumor growth in mice?"}]);
+    let plain = json!({"model": "instant", "messages": messages, "max_tokens": 16});
+    let rag = json!({"model": "instant", "messages": messages, "max_tokens": 16, "rag_params": {"table_id": kb.id, "k": 3}});
+    let direct_url = format!("{backend}/chat/completions");
+    // Warm up connections, the embedder and the shard's caches.
+    load(&client, &url, Some(&token), &rag, 20, 2).await?;
+    load(&client, &direct_url, None, &plain, 20, 2).await?;
+
+    println!("knowledge base: {chunks} chunks, dim {dim}; {requests} requests per row; instant fake backend");
+    println!(
+        "{:<28} {:>6} {:>10} {:>10} {:>12} {:>12} {:>10}",
+        "path", "conc", "p50 ms", "p99 ms", "added p50", "added p99", "req/s"
+    );
+    for &c in concurrency {
+        let (direct, direct_rps) = load(&client, &direct_url, None, &plain, requests, c).await?;
+        let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
+        println!(
+            "{:<28} {c:>6} {d50:>10.2} {d99:>10.2} {:>12} {:>12} {direct_rps:>10.1}",
+            "backend direct", "-", "-"
+        );
+        for (name, body) in [
+            ("ragway, no rag_params", &plain),
+            ("ragway, rag_params k=3", &rag),
+        ] {
+            let (lat, rps) = load(&client, &url, Some(&token), body, requests, c).await?;
+            let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+            println!(
+                "{name:<28} {c:>6} {p50:>10.2} {p99:>10.2} {:>12.2} {:>12.2} {rps:>10.1}",
+                p50 - d50,
+                p99 - d99
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An OpenAI-compatible backend that answers at once: measures ragway, not a model.
+async fn fake_backend() -> anyhow::Result<String> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let server = HttpServer::new(|| {
+        App::new().route(
+            "/v1/chat/completions",
+            web::post().to(|| async {
+                HttpResponse::Ok().json(json!({"id": "x", "object": "chat.completion", "created": 0, "model": "instant",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "An answer [@0]."}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}))
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")?;
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    Ok(format!("http://127.0.0.1:{port}/v1"))
+}
