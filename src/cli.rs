@@ -72,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or("qdrant-edge (embedded)")
             );
             println!("  embedding model   {}", config.model_dir().display());
+            println!("  generation        {} backend(s)", config.generation.backends.len());
             println!(
                 "  admin token       {}",
                 if config.auth.admin_token.is_some() {
