@@ -13,6 +13,7 @@ pub mod eval;
 pub mod generation;
 pub mod ingest_cli;
 pub mod knowledge;
+pub mod metrics;
 pub mod retrieval;
 pub mod startup;
 pub mod store;

@@ -51,6 +51,7 @@ pub async fn request_span(
         res.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID), value);
     }
+    crate::metrics::HTTP.observe(res.status().as_u16(), started.elapsed());
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),
