@@ -72,7 +72,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or("qdrant-edge (embedded)")
             );
             println!("  embedding model   {}", config.model_dir().display());
-            println!("  generation        {} backend(s)", config.generation.backends.len());
+            println!(
+                "  generation        {} backend(s)",
+                config.generation.backends.len()
+            );
             println!(
                 "  admin token       {}",
                 if config.auth.admin_token.is_some() {
@@ -141,6 +144,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!(bind = %state.config.server.bind, port = app.port(), "ragway listening");
+    // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to
+    // server.shutdown_timeout_secs), then exit.
+    let handle = app.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received; draining in-flight requests");
+        handle.stop(true).await;
+    });
     app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())

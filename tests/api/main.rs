@@ -8,4 +8,5 @@ mod eval;
 mod fake_openai;
 mod helpers;
 mod llm_e2e;
+mod shutdown;
 mod vector_store;
