@@ -256,10 +256,11 @@ async fn write_chunks(
         }],
         ..Default::default()
     };
-    state
-        .vectors
-        .delete_by_filter(&kb.collection, &stale)
-        .await?;
+    // A first version has nothing stale: counting (a read) spares a durable write per new
+    // document, which is most of them.
+    if state.vectors.count(&kb.collection, Some(&stale)).await? > 0 {
+        state.vectors.delete_by_filter(&kb.collection, &stale).await?;
+    }
     Ok(())
 }
 
