@@ -259,7 +259,10 @@ async fn write_chunks(
     // A first version has nothing stale: counting (a read) spares a durable write per new
     // document, which is most of them.
     if state.vectors.count(&kb.collection, Some(&stale)).await? > 0 {
-        state.vectors.delete_by_filter(&kb.collection, &stale).await?;
+        state
+            .vectors
+            .delete_by_filter(&kb.collection, &stale)
+            .await?;
     }
     Ok(())
 }
