@@ -73,6 +73,25 @@ pub async fn fresh_postgres_database() -> String {
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is not reachable ({e}); start it or set RAGWAY_TEST_POSTGRES_URL"));
+    // Databases of earlier runs are dropped once per test binary, so they do not pile up.
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            let mut conn = sqlx::PgConnection::connect(&postgres_admin_url())
+                .await
+                .unwrap();
+            let old: Vec<(String,)> =
+                sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'ragway_t_%'")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            for (db,) in old {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        })
+        .await;
     let name = format!("ragway_t_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
