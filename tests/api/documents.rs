@@ -307,9 +307,8 @@ async fn idempotent_upsert(backend: Backend) {
 }
 both_backends!(idempotent_upsert_on, idempotent_upsert);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_file_fails_alone() {
-    let app = spawn_app_on(Backend::Sqlite).await;
+async fn a_bad_file_fails_alone(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let token = app.user_with_project("u", "docs").await;
     let kb = Kb::create(&app, &token, "kb").await;
     let files = vec![
@@ -381,6 +380,8 @@ async fn a_bad_file_fails_alone() {
         .await;
     assert_eq!(s, 404);
 }
+
+both_backends!(a_bad_file_fails_alone_on, a_bad_file_fails_alone);
 
 async fn restart_finishes_queued(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
