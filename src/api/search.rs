@@ -25,6 +25,7 @@ struct SearchRequest {
     score_threshold: Option<f32>,
     candidates: Option<usize>,
     max_chunks_per_document: Option<usize>,
+    fusion: Option<String>,
 }
 
 pub fn parse_mode(s: &str, param: &str) -> Result<SearchMode, ApiError> {
@@ -72,6 +73,12 @@ impl SearchRequest {
                 .map(|m| parse_mode(m, "search_mode"))
                 .transpose()?
                 .unwrap_or_default(),
+            fusion: self
+                .fusion
+                .as_deref()
+                .map(|f| crate::retrieval::parse_fusion(f, "fusion"))
+                .transpose()?
+                .unwrap_or(SearchParams::default().fusion),
             score_threshold: self.score_threshold,
             candidates: self.candidates,
             max_chunks_per_document: self.max_chunks_per_document,

@@ -282,6 +282,7 @@ pub async fn retrieve(
         score_threshold: rag.score_threshold,
         candidates: rag.candidates,
         max_chunks_per_document: rag.max_chunks_per_document,
+        fusion: rag.fusion,
     };
     let mut chunks = retrieval::search(state, kbs, query, &params).await?;
     if let Some(name) = &rag.reranking_model {

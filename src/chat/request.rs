@@ -111,6 +111,8 @@ pub struct RagParams {
     pub max_context_tokens: Option<usize>,
     pub on_no_results: OnNoResults,
     pub prompt_template: Option<String>,
+    /// How hybrid search fuses its legs: `rrf` (default) or `dbsf`.
+    pub fusion: crate::vector::Fusion,
 }
 
 fn num(
@@ -544,12 +546,10 @@ impl RagParams {
                 ));
             }
         }
-        if let Some(f) = get("fusion") {
-            let f = string(f, &p("fusion"))?;
-            if f != "rrf" {
-                return Err(ApiError::invalid(p("fusion"), "fusion must be rrf"));
-            }
-        }
+        let fusion = match get("fusion") {
+            Some(f) => crate::retrieval::parse_fusion(&string(f, &p("fusion"))?, &p("fusion"))?,
+            None => crate::retrieval::SearchParams::default().fusion,
+        };
         Ok(RagParams {
             knowledge_base_ids: kbs,
             k,
@@ -582,6 +582,7 @@ impl RagParams {
             max_context_tokens: opt_usize("max_context_tokens", 1, 10_000_000)?,
             on_no_results,
             prompt_template,
+            fusion,
         })
     }
 }
@@ -710,6 +711,10 @@ mod tests {
     #[test]
     fn rag_params_defaults_and_deprecated_rerank() {
         let r = RagParams::parse(&json!({"table_id": "kb", "rerank": true})).unwrap();
+        assert_eq!(r.fusion, crate::vector::Fusion::Dbsf);
+        let d = RagParams::parse(&json!({"table_id": "kb", "fusion": "rrf"})).unwrap();
+        assert_eq!(d.fusion, crate::vector::Fusion::Rrf);
+        assert!(RagParams::parse(&json!({"table_id": "kb", "fusion": "max"})).is_err());
         assert_eq!(r.knowledge_base_ids, vec!["kb"]);
         assert_eq!(
             (

@@ -154,6 +154,12 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
         "--max-chunks-per-document must be at least 1"
     );
     anyhow::ensure!(
+        args.fusions
+            .iter()
+            .all(|f| crate::retrieval::parse_fusion(f, "--fusion").is_ok()),
+        "--fusion must be rrf or dbsf"
+    );
+    anyhow::ensure!(
         args.candidates.iter().all(|&c| (1..=10_000).contains(&c)),
         "--candidates must be in 1..=10000"
     );
@@ -230,26 +236,33 @@ fn configurations(args: &BeirArgs) -> Vec<(String, SearchParams)> {
         args.candidates.iter().copied().map(Some).collect()
     };
     let mut out = Vec::new();
-    for mode in &modes {
-        for &c in &candidates {
-            for &cap in &args.max_chunks_per_document {
-                let mut label = mode.as_str().to_owned();
-                if let Some(c) = c {
-                    label += &format!(",candidates={c}");
-                }
-                if cap != 1 || args.max_chunks_per_document.len() > 1 {
-                    label += &format!(",max_chunks_per_document={cap}");
-                }
-                let params = SearchParams {
-                    // Enough chunks for `depth` documents even if each comes `cap` times.
-                    k: args.depth * cap,
-                    mode: mode.search_mode(),
-                    candidates: c,
-                    max_chunks_per_document: Some(cap),
-                    ..Default::default()
-                };
-                if !out.iter().any(|(l, _)| *l == label) {
-                    out.push((label, params));
+    for fusion_name in &args.fusions {
+        let fusion = crate::retrieval::parse_fusion(fusion_name, "--fusion").unwrap_or_default();
+        for mode in &modes {
+            for &c in &candidates {
+                for &cap in &args.max_chunks_per_document {
+                    let mut label = mode.as_str().to_owned();
+                    if fusion_name != "dbsf" || args.fusions.len() > 1 {
+                        label += &format!(",fusion={fusion_name}");
+                    }
+                    if let Some(c) = c {
+                        label += &format!(",candidates={c}");
+                    }
+                    if cap != 1 || args.max_chunks_per_document.len() > 1 {
+                        label += &format!(",max_chunks_per_document={cap}");
+                    }
+                    let params = SearchParams {
+                        // Enough chunks for `depth` documents even if each comes `cap` times.
+                        k: args.depth * cap,
+                        mode: mode.search_mode(),
+                        candidates: c,
+                        max_chunks_per_document: Some(cap),
+                        fusion,
+                        ..Default::default()
+                    };
+                    if !out.iter().any(|(l, _)| *l == label) {
+                        out.push((label, params));
+                    }
                 }
             }
         }

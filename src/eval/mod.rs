@@ -72,6 +72,9 @@ pub struct BeirArgs {
     /// repeat to evaluate several.
     #[arg(long = "candidates")]
     pub candidates: Vec<usize>,
+    /// Hybrid fusion (`rrf`, `dbsf`); repeat to evaluate several.
+    #[arg(long = "fusion", default_values_t = vec!["dbsf".to_owned()])]
+    pub fusions: Vec<String>,
     /// Chunks of one document kept in a result list; repeat to evaluate several.
     #[arg(long = "max-chunks-per-document", default_values_t = vec![1usize])]
     pub max_chunks_per_document: Vec<usize>,
@@ -100,6 +103,7 @@ impl BeirArgs {
             split: split.to_owned(),
             modes: vec![Mode::Hybrid],
             candidates: Vec::new(),
+            fusions: vec!["dbsf".to_owned()],
             max_chunks_per_document: vec![1],
             depth: 100,
             json: false,
