@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -244,7 +244,8 @@ impl Generation {
     }
 }
 
-fn send_error(e: reqwest::Error) -> GenerationError {
+/// A transport error: timeout or unreachable (also used by `sse` for stream errors).
+pub(crate) fn send_error(e: reqwest::Error) -> GenerationError {
     if e.is_timeout() {
         GenerationError::Timeout
     } else {
@@ -256,19 +257,4 @@ fn upstream(status: u16, text: &str) -> GenerationError {
     let body = serde_json::from_str(text)
         .unwrap_or_else(|_| serde_json::json!({"error": {"message": text}}));
     GenerationError::Upstream { status, body }
-}
-
-/// Used by `sse`: map a stream error.
-pub(crate) fn stream_error(e: reqwest::Error) -> GenerationError {
-    send_error(e)
-}
-
-/// Stream helper re-exported for callers that only need the item type.
-pub type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Value, GenerationError>> + Send>>;
-
-/// Box a backend stream.
-pub fn boxed<S: Stream<Item = Result<Value, GenerationError>> + Send + 'static>(
-    s: S,
-) -> EventStream {
-    s.boxed()
 }

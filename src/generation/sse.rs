@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
-use super::{stream_error, GenerationError};
+use super::{send_error, GenerationError};
 
 /// Parse a byte stream into events. The stream ends after `[DONE]`; a connection that ends
 /// without it is an error (the answer was cut off).
@@ -41,7 +41,7 @@ where
                     let msg = "the stream ended before [DONE]".to_owned();
                     return Some((Err(GenerationError::Malformed(msg)), (bytes, buf, true)));
                 }
-                Ok(Some(Err(e))) => return Some((Err(stream_error(e)), (bytes, buf, true))),
+                Ok(Some(Err(e))) => return Some((Err(send_error(e)), (bytes, buf, true))),
                 Ok(Some(Ok(chunk))) => buf.extend_from_slice(&chunk),
             }
         }
