@@ -26,14 +26,23 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API.
     Serve,
-    /// Process the ingest queue without serving HTTP (scale-out: run several).
+    /// Process the ingest queue and run jobs without serving HTTP (scale-out: run several).
     Worker {
         /// Documents processed at once.
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+        /// Jobs run at once.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Send files or folders to a running ragway (only new or changed files).
     Ingest(crate::ingest_cli::IngestArgs),
+    /// Rebuild a knowledge base (new chunking or embedding model) on a running ragway, with
+    /// no downtime: searches answer from the old generation until the switch.
+    Reindex(crate::jobs_cli::ReindexArgs),
+    /// Background jobs of a running ragway.
+    #[command(subcommand)]
+    Jobs(crate::jobs_cli::JobsCommand),
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -88,7 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => serve(config).await,
         Command::Eval(args) => crate::eval::run(config, args).await,
-        Command::Worker { concurrency } => worker(config, concurrency).await,
+        Command::Worker { concurrency, jobs } => worker(config, concurrency, jobs).await,
         Command::Bench(cmd) => {
             telemetry::init(&crate::config::LogConfig {
                 level: "warn".into(),
@@ -97,16 +106,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::bench::run(cmd, config).await
         }
         Command::Ingest(args) => crate::ingest_cli::run(args, &config.data_dir).await,
+        Command::Reindex(args) => crate::jobs_cli::reindex(args, &config.data_dir).await,
+        Command::Jobs(cmd) => crate::jobs_cli::jobs(cmd, &config.data_dir).await,
     }
 }
 
-async fn worker(config: Config, concurrency: usize) -> anyhow::Result<()> {
+async fn worker(config: Config, concurrency: usize, jobs: usize) -> anyhow::Result<()> {
     telemetry::init(&config.log);
-    anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1");
+    anyhow::ensure!(
+        concurrency + jobs >= 1,
+        "--concurrency and --jobs cannot both be 0"
+    );
     let state = std::sync::Arc::new(crate::startup::AppState::load(config, None).await?);
-    let workers = crate::documents::worker::spawn(state, concurrency);
+    let mut workers = crate::documents::worker::spawn(state.clone(), concurrency);
+    workers.extend(crate::jobs::worker::spawn(state, jobs));
     tracing::info!(
         concurrency,
+        jobs,
         "ragway worker running; Ctrl-C or SIGTERM stops it"
     );
     shutdown_signal().await;

@@ -22,6 +22,7 @@ pub struct Config {
     pub embedding: EmbeddingConfig,
     pub chunking: ChunkingConfig,
     pub ingest: IngestConfig,
+    pub jobs: JobsConfig,
     pub generation: GenerationConfig,
     pub rerankers: Vec<RerankerConfig>,
     pub log: LogConfig,
@@ -235,6 +236,41 @@ pub struct EmbeddingConfig {
     pub threads: usize,
     /// Texts per inference call.
     pub max_batch: usize,
+    /// Further models knowledge bases may use (and re-index jobs may switch to), besides the
+    /// default one. Each is loaded at start.
+    pub models: Vec<EmbeddingModelConfig>,
+}
+
+/// An embedding model on offer: a folder with `model.onnx` and the tokenizer files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingModelConfig {
+    /// The name knowledge bases and re-index requests use.
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// Background jobs (re-indexing a knowledge base).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Job runners in this process; 0 = none (leave it to `ragway worker`).
+    pub workers: usize,
+    /// A running job's lease; renewed while it works, reclaimed by another worker when it runs
+    /// out (its worker died).
+    pub lease_secs: u64,
+    /// Attempts before a job that keeps failing transiently (vector store down) fails.
+    pub max_attempts: i64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            workers: 1,
+            lease_secs: 30,
+            max_attempts: 5,
+        }
+    }
 }
 
 impl Default for EmbeddingConfig {
@@ -244,6 +280,7 @@ impl Default for EmbeddingConfig {
             onnxruntime_path: None,
             threads: 1,
             max_batch: 32,
+            models: Vec::new(),
         }
     }
 }
@@ -393,6 +430,21 @@ impl Config {
         }
         if self.ingest.max_attempts < 1 {
             return Err(invalid("ingest.max_attempts", "must be at least 1"));
+        }
+        if self.jobs.lease_secs < 2 {
+            return Err(invalid("jobs.lease_secs", "must be at least 2"));
+        }
+        if self.jobs.max_attempts < 1 {
+            return Err(invalid("jobs.max_attempts", "must be at least 1"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, m) in self.embedding.models.iter().enumerate() {
+            if m.name.is_empty() || !names.insert(m.name.as_str()) {
+                return Err(invalid(
+                    "embedding.models",
+                    format!("entry {i}: `name` must be non-empty and unique"),
+                ));
+            }
         }
         if self.ingest.json_text_field.is_empty() {
             return Err(invalid("ingest.json_text_field", "must not be empty"));

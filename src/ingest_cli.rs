@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::client::{error_text, Client};
 use reqwest::multipart::{Form, Part};
-use serde_json::Value;
 
 /// File kinds the server parses; others are counted and skipped.
 const EXTENSIONS: [&str; 9] = [
@@ -28,55 +29,11 @@ pub struct IngestArgs {
     /// Create the knowledge base when it does not exist.
     #[arg(long)]
     pub create: bool,
-    /// The server.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "RAGWAY_URL")]
-    pub url: String,
-    /// A PAT or service key; default: RAGWAY_TOKEN, else `<data_dir>/dev-token`.
-    #[arg(long, env = "RAGWAY_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// X-PROJECT-ID, when the token needs one.
-    #[arg(long)]
-    pub project: Option<String>,
+    #[command(flatten)]
+    pub server: crate::client::ServerArgs,
     /// Return once the files are sent, without waiting for processing.
     #[arg(long)]
     pub no_wait: bool,
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-    project: Option<String>,
-}
-
-impl Client {
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(p) = &self.project {
-            r = r.header("X-PROJECT-ID", p);
-        }
-        r
-    }
-
-    async fn json(&self, r: reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
-        let res = r
-            .send()
-            .await
-            .with_context(|| format!("cannot reach ragway at {}", self.base))?;
-        let status = res.status().as_u16();
-        let body = res.json().await.unwrap_or(Value::Null);
-        Ok((status, body))
-    }
-}
-
-fn error_text(body: &Value) -> String {
-    body["error"]["message"]
-        .as_str()
-        .unwrap_or("unexpected answer")
-        .to_owned()
 }
 
 /// Every supported file under `paths`, with its external id (path relative to its argument).
@@ -131,18 +88,7 @@ fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<(String, PathBuf)>, usize)>
 }
 
 pub async fn run(args: IngestArgs, data_dir: &Path) -> anyhow::Result<()> {
-    let token = match args.token.clone() {
-        Some(t) => t,
-        None => std::fs::read_to_string(data_dir.join("dev-token"))
-            .map(|t| t.trim().to_owned())
-            .context("no --token, RAGWAY_TOKEN or dev-token in the data dir")?,
-    };
-    let client = Client {
-        http: reqwest::Client::new(),
-        base: args.url.trim_end_matches('/').to_owned(),
-        token,
-        project: args.project.clone(),
-    };
+    let client = Client::new(&args.server, data_dir)?;
     let kb_path = format!("/v1/knowledge_bases/{}", args.kb);
     let (status, body) = client
         .json(client.req(reqwest::Method::GET, &kb_path))

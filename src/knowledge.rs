@@ -21,7 +21,7 @@ pub struct NewKnowledgeBase {
     pub chunking: Option<Chunking>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Chunking {
     pub max_tokens: Option<usize>,
@@ -34,19 +34,14 @@ pub fn collection_name(uid: &str, generation: i64) -> String {
     format!("kb_{uid}_g{generation}")
 }
 
-pub async fn create(
-    state: &AppState,
-    project: &str,
-    req: NewKnowledgeBase,
-) -> Result<KnowledgeBase, ApiError> {
-    let defaults = &state.config.chunking;
-    let c = req.chunking.unwrap_or(Chunking {
-        max_tokens: None,
-        overlap_tokens: None,
-        markdown: None,
-    });
-    let max_tokens = c.max_tokens.unwrap_or(defaults.max_tokens);
-    let overlap = c.overlap_tokens.unwrap_or(defaults.overlap_tokens);
+/// Chunking settings from a request, each field absent taken from `base`, range-checked.
+pub fn resolve_chunking(
+    c: Option<&Chunking>,
+    base: (usize, usize, bool),
+) -> Result<(usize, usize, bool), ApiError> {
+    let max_tokens = c.and_then(|c| c.max_tokens).unwrap_or(base.0);
+    let overlap = c.and_then(|c| c.overlap_tokens).unwrap_or(base.1);
+    let markdown = c.and_then(|c| c.markdown).unwrap_or(base.2);
     if !(16..=254).contains(&max_tokens) {
         return Err(ApiError::invalid(
             "chunking.max_tokens",
@@ -59,15 +54,29 @@ pub async fn create(
             "overlap_tokens must be less than half of max_tokens",
         ));
     }
-    let model = state.pipeline.embedder.model_name().to_owned();
-    if let Some(m) = &req.embedding_model {
-        if *m != model {
-            return Err(ApiError::invalid(
-                "embedding_model",
-                format!("unknown embedding model `{m}`; available: {model}"),
-            ));
-        }
-    }
+    Ok((max_tokens, overlap, markdown))
+}
+
+pub async fn create(
+    state: &AppState,
+    project: &str,
+    req: NewKnowledgeBase,
+) -> Result<KnowledgeBase, ApiError> {
+    let defaults = &state.config.chunking;
+    let (max_tokens, overlap, markdown) = resolve_chunking(
+        req.chunking.as_ref(),
+        (
+            defaults.max_tokens,
+            defaults.overlap_tokens,
+            defaults.markdown,
+        ),
+    )?;
+    let model = req
+        .embedding_model
+        .clone()
+        .unwrap_or_else(|| state.pipeline.embedder.model_name().to_owned());
+    let pipeline = state.pipeline_for(&model, "embedding_model")?;
+    let dim = pipeline.embedder.dim();
     let uid = uuid::Uuid::new_v4().simple().to_string();
     let id = req.id.unwrap_or_else(|| format!("kb-{}", &uid[..12]));
     if state.db.get_kb(project, &id).await?.is_some() {
@@ -84,10 +93,10 @@ pub async fn create(
         uid,
         description: req.description.unwrap_or_default(),
         embedding_model: model,
-        embedding_dim: state.pipeline.embedder.dim() as i64,
+        embedding_dim: dim as i64,
         chunk_max_tokens: max_tokens as i64,
         chunk_overlap: overlap as i64,
-        chunk_markdown: i64::from(c.markdown.unwrap_or(defaults.markdown)),
+        chunk_markdown: i64::from(markdown),
         generation: 1,
         created_at: now,
         updated_at: now,
@@ -129,11 +138,19 @@ pub async fn describe(state: &AppState, kb: &KnowledgeBase) -> Result<Value, Api
     }
     v["documents"] = docs;
     v["chunks"] = json!(chunks);
+    v["reindex"] = match state.db.active_reindex(&kb.project_id, &kb.id).await? {
+        Some(job) => job.to_json(),
+        None => Value::Null,
+    };
     Ok(v)
 }
 
-/// Drop the vectors, then the rows (documents and sources cascade).
+/// Cancel its re-index (dropping the half-built generation), drop the vectors, then the rows
+/// (documents and sources cascade).
 pub async fn delete(state: &AppState, kb: &KnowledgeBase) -> Result<(), ApiError> {
+    if let Some(job) = state.db.active_reindex(&kb.project_id, &kb.id).await? {
+        crate::jobs::cancel(state, &job, Some("the knowledge base was deleted")).await?;
+    }
     state.vectors.delete_collection(&kb.collection).await?;
     state.db.delete_kb(&kb.project_id, &kb.id).await?;
     Ok(())

@@ -29,10 +29,16 @@ pub struct AppState {
     pub config: Config,
     pub db: Db,
     pub vectors: Arc<dyn VectorStore>,
-    /// Parse → chunk → embed (dense + BM25), shared by ingest and queries.
+    /// Parse → chunk → embed (dense + BM25) with the default embedding model, shared by
+    /// ingest and queries.
     pub pipeline: Arc<Pipeline>,
+    /// Every embedding model on offer (the default one included), by name, each with its
+    /// pipeline (the chunker counts tokens with that model's tokenizer).
+    pub models: std::collections::BTreeMap<String, Arc<Pipeline>>,
     /// Wakes this process's ingest workers when a document is queued.
     pub ingest_notify: Notify,
+    /// Wakes this process's job runners when a job is queued.
+    pub jobs_notify: Notify,
     pub generation: Generation,
     pub rerankers: Rerankers,
     /// The embedding model's tokenizer, used to estimate prompt sizes.
@@ -51,6 +57,19 @@ impl AppState {
 }
 
 impl AppState {
+    /// The pipeline of embedding model `name`; a 400 naming the models on offer otherwise.
+    pub fn pipeline_for(&self, name: &str, param: &str) -> Result<&Arc<Pipeline>, error::ApiError> {
+        self.models.get(name).ok_or_else(|| {
+            error::ApiError::invalid(
+                param,
+                format!(
+                    "unknown embedding model `{name}`; available: {}",
+                    self.models.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
+
     /// Open every store and load the embedder (or use the one given: tests share one).
     pub async fn load(config: Config, embedder: Option<Embedder>) -> anyhow::Result<AppState> {
         let db = Db::connect(&config).await?;
@@ -60,15 +79,32 @@ impl AppState {
             None => load_embedder(&config).await?,
         };
         let tokenizer = embedder.tokenizer();
-        let pipeline = Pipeline::new(embedder, Bm25::new(Bm25Config::default()));
+        let bm25 = Bm25::new(Bm25Config::default());
+        let pipeline = Arc::new(Pipeline::new(embedder, bm25.clone()));
+        let mut models = std::collections::BTreeMap::new();
+        models.insert(pipeline.embedder.model_name().to_owned(), pipeline.clone());
+        for m in &config.embedding.models {
+            if models.contains_key(&m.name) {
+                anyhow::bail!(
+                    "embedding.models: `{}` is the default model's name already",
+                    m.name
+                );
+            }
+            let extra = load_model(&config, m.dir.clone())
+                .await
+                .with_context(|| format!("embedding.models `{}`", m.name))?;
+            models.insert(m.name.clone(), Arc::new(Pipeline::new(extra, bm25.clone())));
+        }
         let generation = Generation::from_config(&config.generation)?;
         let rerankers = Rerankers::new(config.rerankers.clone())?;
         Ok(AppState {
             config,
             db,
             vectors,
-            pipeline: Arc::new(pipeline),
+            pipeline,
+            models,
             ingest_notify: Notify::new(),
+            jobs_notify: Notify::new(),
             generation,
             rerankers,
             tokenizer,
@@ -99,8 +135,13 @@ pub async fn open_vector_store(config: &Config) -> anyhow::Result<Arc<dyn Vector
 
 /// Load the default embedding model from the data dir, off the async workers.
 pub async fn load_embedder(config: &Config) -> anyhow::Result<Embedder> {
+    load_model(config, config.model_dir()).await
+}
+
+/// Load the embedding model in `model_dir`, off the async workers.
+async fn load_model(config: &Config, model_dir: std::path::PathBuf) -> anyhow::Result<Embedder> {
     let cfg = EmbedderConfig {
-        model_dir: config.model_dir(),
+        model_dir,
         onnxruntime_path: config.onnxruntime_path(),
         threads: config.embedding.threads,
         max_batch: config.embedding.max_batch,
@@ -149,8 +190,10 @@ impl Application {
         let shutdown = config.server.shutdown_timeout_secs;
         let http_workers = config.server.workers;
         let ingest_workers = config.ingest.workers;
+        let job_workers = config.jobs.workers;
         let state = Arc::new(AppState::load(config, embedder).await?);
-        let workers = crate::documents::worker::spawn(state.clone(), ingest_workers);
+        let mut workers = crate::documents::worker::spawn(state.clone(), ingest_workers);
+        workers.extend(crate::jobs::worker::spawn(state.clone(), job_workers));
         let state = web::Data::from(state);
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {

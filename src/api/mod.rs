@@ -7,6 +7,7 @@ use crate::error::ApiError;
 pub mod chat;
 pub mod documents;
 pub mod health;
+pub mod jobs;
 pub mod knowledge_bases;
 pub mod search;
 pub mod tenancy;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     knowledge_bases::configure(cfg);
     documents::configure(cfg);
     search::configure(cfg);
+    jobs::configure(cfg);
 }
 
 /// Ids chosen by callers (users, projects, knowledge bases): 1–64 of `a-z A-Z 0-9 _ - .`,

@@ -100,6 +100,7 @@ mod tests {
             chunk_id: text.into(),
             score: 1.0,
             kb_id: "kb".into(),
+            generation: None,
             document_id: "d".into(),
             external_id: None,
             title: Some("T".into()),

@@ -78,13 +78,30 @@ pub async fn submit(
 }
 
 /// Delete a document: its chunks leave the vector store first, so a failure there keeps the
-/// row (and the caller can retry) instead of orphaning chunks.
+/// row (and the caller can retry) instead of orphaning chunks. While a re-index job builds a
+/// new generation, they leave that one too (the job's last pass also drops documents that
+/// are gone, so a delete racing the job cannot leave chunks behind).
 pub async fn delete(state: &AppState, kb: &KnowledgeBase, doc: &Document) -> Result<(), ApiError> {
     let filter = Filter::eq("document_id", MatchValue::Keyword(doc.id.clone()));
-    state
-        .vectors
-        .delete_by_filter(&kb.collection, &filter)
-        .await?;
+    // Job first, then the knowledge base, for the same reason as in the worker.
+    let job = state.db.active_reindex(&kb.project_id, &kb.id).await?;
+    let kb = state
+        .db
+        .get_kb(&kb.project_id, &kb.id)
+        .await?
+        .unwrap_or_else(|| kb.clone());
+    let mut collections = vec![kb.collection.clone()];
+    if let Some(target) = job.and_then(|j| j.target_collection) {
+        if target != kb.collection {
+            collections.push(target);
+        }
+    }
+    for c in &collections {
+        match state.vectors.delete_by_filter(c, &filter).await {
+            Ok(()) | Err(crate::vector::VectorError::CollectionNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     state.db.delete_document(&doc.id).await?;
     Ok(())
 }

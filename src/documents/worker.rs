@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ragway_ingest::chunk::ChunkSettings;
-use ragway_ingest::parse::{self, ParseOptions};
+use ragway_ingest::parse::{self, ParseOptions, ParsedDocument};
+use ragway_ingest::pipeline::Pipeline;
 use serde_json::{json, Value};
 
 use super::chunk_id;
 use crate::startup::AppState;
+use crate::store::jobs::Job;
 use crate::store::knowledge::{Document, KnowledgeBase};
 use crate::vector::{Condition, Filter, MatchValue, Point, SparseVec, VectorError};
 
@@ -21,7 +23,7 @@ const UPSERT_BATCH: usize = 64;
 
 /// Why processing a document stopped.
 #[derive(Debug, thiserror::Error)]
-enum ProcessError {
+pub(crate) enum ProcessError {
     /// Worth retrying later.
     #[error("{0}")]
     Transient(String),
@@ -35,7 +37,9 @@ enum ProcessError {
 
 impl From<VectorError> for ProcessError {
     fn from(e: VectorError) -> Self {
-        if e.is_transient() {
+        // A missing collection means the knowledge base moved to another generation (or was
+        // deleted) meanwhile: a retry reads where it lives now.
+        if e.is_transient() || matches!(e, VectorError::CollectionNotFound(_)) {
             ProcessError::Transient(e.to_string())
         } else {
             ProcessError::Permanent(format!("vector store rejected the chunks: {e}"))
@@ -146,9 +150,140 @@ async fn process_with_lease(
     }
 }
 
+/// Where and how a document's chunks are written: a knowledge base's live generation, or the
+/// one a re-index job is building.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub collection: String,
+    pub generation: i64,
+    pub pipeline: Arc<Pipeline>,
+    pub settings: ChunkSettings,
+}
+
+impl Target {
+    /// The knowledge base's live generation.
+    pub fn live(state: &AppState, kb: &KnowledgeBase) -> Result<Target, ProcessError> {
+        let pipeline = state.models.get(&kb.embedding_model).ok_or_else(|| {
+            ProcessError::Transient(format!(
+                "embedding model `{}` is not configured on this worker",
+                kb.embedding_model
+            ))
+        })?;
+        Ok(Target {
+            collection: kb.collection.clone(),
+            generation: kb.generation,
+            pipeline: pipeline.clone(),
+            settings: ChunkSettings {
+                max_tokens: kb.chunk_max_tokens as usize,
+                overlap_tokens: kb.chunk_overlap as usize,
+                markdown: kb.markdown(),
+            },
+        })
+    }
+
+    /// The generation a re-index job builds.
+    pub fn of_job(state: &AppState, job: &Job) -> Result<Target, ProcessError> {
+        let model = job.target_model.as_deref().unwrap_or_default();
+        let pipeline = state.models.get(model).ok_or_else(|| {
+            ProcessError::Permanent(format!(
+                "embedding model `{model}` is not configured on this worker"
+            ))
+        })?;
+        Ok(Target {
+            collection: job.target_collection.clone().unwrap_or_default(),
+            generation: job.target_generation.unwrap_or_default(),
+            pipeline: pipeline.clone(),
+            settings: ChunkSettings {
+                max_tokens: job.target_max_tokens.unwrap_or_default() as usize,
+                overlap_tokens: job.target_overlap.unwrap_or_default() as usize,
+                markdown: job.target_markdown.unwrap_or_default() != 0,
+            },
+        })
+    }
+}
+
+/// Parse a document's stored bytes (off the async workers); the title is the given one, else
+/// the parsed one, else the file name.
+pub(crate) async fn parse_document(
+    state: &AppState,
+    doc: &Document,
+    bytes: Vec<u8>,
+) -> Result<ParsedDocument, ProcessError> {
+    let opts = ParseOptions {
+        json_text_field: state.config.ingest.json_text_field.clone(),
+        json_title_field: state.config.ingest.json_title_field.clone(),
+    };
+    let (file_name, content_type) = (doc.file_name.clone(), doc.content_type.clone());
+    let mut parsed = tokio::task::spawn_blocking(move || {
+        parse::parse(&bytes, file_name.as_deref(), content_type.as_deref(), &opts)
+    })
+    .await
+    .map_err(|e| ProcessError::Permanent(format!("parser crashed: {e}")))?
+    .map_err(|e| ProcessError::Permanent(e.to_string()))?;
+    parsed.title = doc
+        .title
+        .clone()
+        .or_else(|| parsed.title.clone())
+        .or_else(|| doc.file_name.clone());
+    Ok(parsed)
+}
+
+/// Chunk and embed `parsed` for `target`, write the chunks, delete the document's stale
+/// ones there. Returns the number of chunks.
+pub(crate) async fn index_into(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    target: &Target,
+    doc: &Document,
+    parsed: &ParsedDocument,
+) -> Result<usize, ProcessError> {
+    let chunks = target
+        .pipeline
+        .process(
+            parsed,
+            &target.settings,
+            state.config.ingest.title_in_chunks,
+        )
+        .await
+        .map_err(|e| ProcessError::Permanent(format!("{e:#}")))?;
+    if chunks.is_empty() {
+        return Err(ProcessError::Permanent("document has no text".into()));
+    }
+    let metadata = doc.metadata_value();
+    let points: Vec<Point> = chunks
+        .into_iter()
+        .map(|c| Point {
+            id: chunk_id(&kb.uid, &doc.id, &doc.content_hash, c.chunk.ordinal),
+            payload: payload(
+                kb,
+                target.generation,
+                doc,
+                parsed.title.as_deref(),
+                &metadata,
+                &c.chunk,
+            ),
+            dense: c.dense,
+            sparse: SparseVec {
+                indices: c.sparse.indices,
+                values: c.sparse.values,
+            },
+        })
+        .collect();
+    let count = points.len();
+    write_chunks(state, &target.collection, doc, points).await?;
+    Ok(count)
+}
+
 async fn process(state: &AppState, owner: &str, doc: &Document) -> Result<usize, ProcessError> {
     let db = &state.db;
     let transient = |e: sqlx::Error| ProcessError::Transient(format!("database: {e}"));
+    // The job is read before the knowledge base: a job that ends after this read has either
+    // not switched yet (the knowledge base read below still shows the old generation, and the
+    // chunks go to both) or switched (the read shows the new one, which is also the target).
+    let job = db
+        .active_reindex(&doc.project_id, &doc.kb_id)
+        .await
+        .map_err(transient)?;
     let kb = db
         .get_kb(&doc.project_id, &doc.kb_id)
         .await
@@ -159,55 +294,14 @@ async fn process(state: &AppState, owner: &str, doc: &Document) -> Result<usize,
         .await
         .map_err(transient)?
         .ok_or(ProcessError::Superseded)?;
-
-    let opts = ParseOptions {
-        json_text_field: state.config.ingest.json_text_field.clone(),
-        json_title_field: state.config.ingest.json_title_field.clone(),
-    };
-    let (file_name, content_type) = (doc.file_name.clone(), doc.content_type.clone());
-    let parsed = tokio::task::spawn_blocking(move || {
-        parse::parse(&bytes, file_name.as_deref(), content_type.as_deref(), &opts)
-    })
-    .await
-    .map_err(|e| ProcessError::Permanent(format!("parser crashed: {e}")))?
-    .map_err(|e| ProcessError::Permanent(e.to_string()))?;
-
-    let settings = ChunkSettings {
-        max_tokens: kb.chunk_max_tokens as usize,
-        overlap_tokens: kb.chunk_overlap as usize,
-        markdown: kb.markdown(),
-    };
-    let title = doc
-        .title
-        .clone()
-        .or_else(|| parsed.title.clone())
-        .or_else(|| doc.file_name.clone());
-    let mut parsed = parsed;
-    parsed.title = title.clone();
-    let chunks = state
-        .pipeline
-        .process(&parsed, &settings, state.config.ingest.title_in_chunks)
-        .await
-        .map_err(|e| ProcessError::Permanent(format!("{e:#}")))?;
-    if chunks.is_empty() {
-        return Err(ProcessError::Permanent("document has no text".into()));
+    let parsed = parse_document(state, doc, bytes).await?;
+    let live = Target::live(state, &kb)?;
+    let count = index_into(state, &kb, &live, doc, &parsed).await?;
+    if let Some(job) =
+        job.filter(|j| j.target_collection.as_deref() != Some(kb.collection.as_str()))
+    {
+        dual_write(state, &kb, &job, doc, &parsed).await?;
     }
-
-    let metadata = doc.metadata_value();
-    let points: Vec<Point> = chunks
-        .into_iter()
-        .map(|c| Point {
-            id: chunk_id(&kb.uid, &doc.id, &doc.content_hash, c.chunk.ordinal),
-            payload: payload(&kb, doc, title.as_deref(), &metadata, &c.chunk),
-            dense: c.dense,
-            sparse: SparseVec {
-                indices: c.sparse.indices,
-                values: c.sparse.values,
-            },
-        })
-        .collect();
-    let count = points.len();
-    write_chunks(state, &kb, doc, points).await?;
     if !db
         .finish_document(&doc.id, owner, &doc.content_hash, count as i64)
         .await
@@ -232,17 +326,56 @@ async fn process(state: &AppState, owner: &str, doc: &Document) -> Result<usize,
     Ok(count)
 }
 
+/// Write the document into the generation a re-index job is building too, and mark it done
+/// for the job. A job that ended meanwhile (its collection dropped or made live) is no error.
+async fn dual_write(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    job: &Job,
+    doc: &Document,
+    parsed: &ParsedDocument,
+) -> Result<(), ProcessError> {
+    let target = Target::of_job(state, job)?;
+    let written = index_into(state, kb, &target, doc, parsed).await;
+    let still_active = || async {
+        state
+            .db
+            .get_job(&job.id)
+            .await
+            .map(|j| j.is_some_and(|j| j.is_active()))
+            .map_err(|e| ProcessError::Transient(format!("database: {e}")))
+    };
+    match written {
+        Ok(n) => {
+            state
+                .db
+                .mark_job_document(&job.id, None, &doc.id, &doc.content_hash, n as i64)
+                .await
+                .map_err(|e| ProcessError::Transient(format!("database: {e}")))?;
+            Ok(())
+        }
+        Err(ProcessError::Transient(_)) if !still_active().await? => Ok(()),
+        // The live generation has it; the job meets the same error on its last pass and
+        // fails with it, leaving the live generation serving.
+        Err(ProcessError::Permanent(msg)) => {
+            tracing::warn!(job = %job.id, error = %msg, "document could not be written to the re-index target");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Upsert the new chunks, then delete this document's chunks of any other content version.
 async fn write_chunks(
     state: &AppState,
-    kb: &KnowledgeBase,
+    collection: &str,
     doc: &Document,
     points: Vec<Point>,
 ) -> Result<(), ProcessError> {
     let mut points = points;
     while !points.is_empty() {
         let rest = points.split_off(points.len().min(UPSERT_BATCH));
-        state.vectors.upsert(&kb.collection, points).await?;
+        state.vectors.upsert(collection, points).await?;
         points = rest;
     }
     let stale = Filter {
@@ -258,17 +391,15 @@ async fn write_chunks(
     };
     // A first version has nothing stale: counting (a read) spares a durable write per new
     // document, which is most of them.
-    if state.vectors.count(&kb.collection, Some(&stale)).await? > 0 {
-        state
-            .vectors
-            .delete_by_filter(&kb.collection, &stale)
-            .await?;
+    if state.vectors.count(collection, Some(&stale)).await? > 0 {
+        state.vectors.delete_by_filter(collection, &stale).await?;
     }
     Ok(())
 }
 
 fn payload(
     kb: &KnowledgeBase,
+    generation: i64,
     doc: &Document,
     title: Option<&str>,
     metadata: &Value,
@@ -277,6 +408,7 @@ fn payload(
     let v = json!({
         "project_id": kb.project_id,
         "kb_id": kb.id,
+        "generation": generation,
         "document_id": doc.id,
         "external_id": doc.external_id,
         "content_hash": doc.content_hash,

@@ -53,6 +53,9 @@ pub struct RetrievedChunk {
     pub chunk_id: String,
     pub score: f32,
     pub kb_id: String,
+    /// The knowledge base generation (re-index) the chunk comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
     pub document_id: String,
     pub external_id: Option<String>,
     pub title: Option<String>,
@@ -76,6 +79,7 @@ impl RetrievedChunk {
             chunk_id: hit.id.to_string(),
             score: hit.score,
             kb_id: s("kb_id").unwrap_or_default(),
+            generation: n("generation"),
             document_id: s("document_id").unwrap_or_default(),
             external_id: s("external_id"),
             title: s("title"),
@@ -117,20 +121,14 @@ pub async fn search(
     if query.trim().is_empty() {
         return Err(ApiError::invalid("query", "the search query is empty"));
     }
-    let dense = match params.mode {
-        SearchMode::Sparse => None,
-        SearchMode::Dense | SearchMode::Hybrid => {
-            let mut v = state
-                .pipeline
-                .embedder
-                .embed(vec![query.to_owned()])
-                .await
-                .map_err(|e| ApiError::Internal(e.context("embedding the query")))?;
-            Some(v.pop().ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("embedder returned no vector"))
-            })?)
+    // Each knowledge base is searched with its own embedding model (they may differ, and a
+    // re-index may switch one): one query embedding per model.
+    let mut embeddings: HashMap<String, Vec<f32>> = HashMap::new();
+    if params.mode != SearchMode::Sparse {
+        for kb in kbs {
+            embed_for(state, &kb.embedding_model, query, &mut embeddings).await?;
         }
-    };
+    }
     let sparse = match params.mode {
         SearchMode::Dense => None,
         SearchMode::Sparse | SearchMode::Hybrid => {
@@ -148,7 +146,7 @@ pub async fn search(
     };
     let q = Query {
         mode: params.mode,
-        dense,
+        dense: None,
         sparse,
         limit,
         candidates: params
@@ -159,7 +157,9 @@ pub async fn search(
         filter: params.filter.clone(),
         score_threshold: params.score_threshold,
     };
-    let searches = kbs.iter().map(|kb| state.vectors.query(&kb.collection, &q));
+    let searches = kbs
+        .iter()
+        .map(|kb| search_kb(state, kb, query, &q, &embeddings));
     let mut hits: Vec<Hit> = Vec::new();
     for result in futures_util::future::join_all(searches).await {
         hits.extend(result?);
@@ -182,6 +182,64 @@ pub async fn search(
         }
     }
     Ok(out)
+}
+
+/// The query's embedding by `model`, computed once per search.
+async fn embed_for(
+    state: &AppState,
+    model: &str,
+    query: &str,
+    cache: &mut HashMap<String, Vec<f32>>,
+) -> Result<Vec<f32>, ApiError> {
+    if let Some(v) = cache.get(model) {
+        return Ok(v.clone());
+    }
+    let pipeline = state.models.get(model).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "embedding model `{model}` of a knowledge base is not configured"
+        ))
+    })?;
+    let v = pipeline
+        .embedder
+        .embed(vec![query.to_owned()])
+        .await
+        .map_err(|e| ApiError::Internal(e.context("embedding the query")))?
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("embedder returned no vector")))?;
+    cache.insert(model.to_owned(), v.clone());
+    Ok(v)
+}
+
+/// One knowledge base's hits. A search that read the knowledge base just before a re-index
+/// switched it finds the old collection gone: it reads the knowledge base again and searches
+/// the new generation (with its model), so a switch is never seen as an error or as nothing.
+async fn search_kb(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    query: &str,
+    q: &Query,
+    embeddings: &HashMap<String, Vec<f32>>,
+) -> Result<Vec<Hit>, ApiError> {
+    let mut kb = kb.clone();
+    let mut cache = embeddings.clone();
+    for attempt in 0..3 {
+        let mut q = q.clone();
+        if q.mode != SearchMode::Sparse {
+            q.dense = Some(embed_for(state, &kb.embedding_model, query, &mut cache).await?);
+        }
+        match state.vectors.query(&kb.collection, &q).await {
+            Err(e @ crate::vector::VectorError::CollectionNotFound(_)) if attempt < 2 => {
+                match state.db.get_kb(&kb.project_id, &kb.id).await? {
+                    Some(now) if now.collection != kb.collection => kb = now,
+                    // Deleted meanwhile: nothing to find in it.
+                    None => return Ok(Vec::new()),
+                    Some(_) => return Err(e.into()),
+                }
+            }
+            r => return Ok(r?),
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// Maximal-marginal-relevance re-ordering: pick `k` chunks, each time the one with the best
@@ -331,6 +389,7 @@ mod tests {
             chunk_id: id.into(),
             score,
             kb_id: "kb".into(),
+            generation: None,
             document_id: id.into(),
             external_id: None,
             title: None,

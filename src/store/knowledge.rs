@@ -89,7 +89,8 @@ impl Document {
     }
 }
 
-const DOC_COLUMNS: &str = "id, project_id, kb_id, external_id, title, file_name, content_type, \
+pub(crate) const DOC_COLUMNS: &str =
+    "id, project_id, kb_id, external_id, title, file_name, content_type, \
     metadata, content_hash, size_bytes, status, error, chunk_count, attempts, next_attempt_at, \
     lease_owner, lease_expires_at, created_at, updated_at, processed_at";
 

@@ -447,9 +447,11 @@ async fn ingest_cli_sends_only_new_or_changed_files() {
         paths,
         kb: "notes".into(),
         create: true,
-        url: app.address.clone(),
-        token: Some(token.clone()),
-        project: None,
+        server: ragway::client::ServerArgs {
+            url: app.address.clone(),
+            token: Some(token.clone()),
+            project: None,
+        },
         no_wait: false,
     };
     ragway::ingest_cli::run(args(vec![folder.path().to_path_buf()]), folder.path())

@@ -7,6 +7,7 @@ mod documents;
 mod eval;
 mod fake_openai;
 mod helpers;
+mod jobs;
 mod llm_e2e;
 mod shutdown;
 mod vector_store;

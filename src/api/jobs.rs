@@ -1,0 +1,122 @@
+//! Jobs of the caller's project: start a re-index, list, get, cancel.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::jobs::{self, ReindexRequest};
+use crate::knowledge;
+use crate::startup::AppState;
+use crate::store::jobs::{kind, status, JobFilter};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/v1/knowledge_bases/{kb_id}/reindex",
+        web::post().to(reindex),
+    )
+    .route("/v1/jobs", web::get().to(list))
+    .route("/v1/jobs/{job_id}", web::get().to(get))
+    .route("/v1/jobs/{job_id}/cancel", web::post().to(cancel));
+}
+
+/// `POST /v1/knowledge_bases/{kb_id}/reindex` → 202 with the queued job. An empty body
+/// rebuilds with the current settings.
+async fn reindex(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let kb = knowledge::get(&state, &caller.project_id, &path).await?;
+    let req: ReindexRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReindexRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid("body", format!("invalid re-index request: {e}")))?
+    };
+    let job = jobs::enqueue_reindex(&state, &kb, req).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/v1/jobs/{}", job.id)))
+        .json(job.to_json()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    kind: Option<String>,
+    kb_id: Option<String>,
+    /// A job id: list the jobs created before it (the next page).
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    if let Some(s) = &q.status {
+        if !status::ALL.contains(&s.as_str()) {
+            return Err(ApiError::invalid(
+                "status",
+                format!("unknown status `{s}`; one of {}", status::ALL.join(", ")),
+            ));
+        }
+    }
+    if let Some(k) = &q.kind {
+        if !kind::ALL.contains(&k.as_str()) {
+            return Err(ApiError::invalid(
+                "kind",
+                format!("unknown kind `{k}`; one of {}", kind::ALL.join(", ")),
+            ));
+        }
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit must be in 1..=500"));
+    }
+    let before = match &q.after {
+        Some(id) => {
+            let job = jobs::get(&state, &caller.project_id, id)
+                .await
+                .map_err(|_| ApiError::invalid("after", format!("unknown job `{id}`")))?;
+            Some((job.created_at, job.id))
+        }
+        None => None,
+    };
+    let filter = JobFilter {
+        status: q.status,
+        kind: q.kind,
+        kb_id: q.kb_id,
+        before,
+        limit: limit + 1,
+    };
+    let mut rows = state.db.list_jobs(&caller.project_id, &filter).await?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let data: Vec<_> = rows.iter().map(|j| j.to_json()).collect();
+    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data, "has_more": has_more})))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let job = jobs::get(&state, &caller.project_id, &path).await?;
+    Ok(HttpResponse::Ok().json(job.to_json()))
+}
+
+async fn cancel(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let job = jobs::get(&state, &caller.project_id, &path).await?;
+    let job = jobs::cancel(&state, &job, Some("canceled by request")).await?;
+    Ok(HttpResponse::Ok().json(job.to_json()))
+}

@@ -1,0 +1,155 @@
+//! Background jobs. `reindex_kb` rebuilds a knowledge base into a new generation — a new
+//! collection, possibly with another embedding model (and dimension) or other chunking —
+//! beside the live one, while searches keep answering from the live one; then switches the
+//! knowledge base to it in one transaction and drops the old collection. Documents ingested
+//! or deleted meanwhile go to both generations (see `documents::worker`), and the job's last
+//! pass before the switch catches up with any it missed. A canceled or failed job drops its
+//! half-built collection and leaves the old generation serving.
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::knowledge::{collection_name, resolve_chunking, Chunking};
+use crate::startup::AppState;
+use crate::store::jobs::{kind, status, Job};
+use crate::store::knowledge::KnowledgeBase;
+use crate::store::now_ms;
+
+pub mod worker;
+
+/// `POST /v1/knowledge_bases/{kb}/reindex`: what the new generation should use; absent
+/// fields keep the knowledge base's current settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReindexRequest {
+    pub chunking: Option<Chunking>,
+    pub embedding_model: Option<String>,
+}
+
+/// Queue a re-index of `kb`. 409 when one is already queued or running.
+pub async fn enqueue_reindex(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    req: ReindexRequest,
+) -> Result<Job, ApiError> {
+    let (max_tokens, overlap, markdown) = resolve_chunking(
+        req.chunking.as_ref(),
+        (
+            kb.chunk_max_tokens as usize,
+            kb.chunk_overlap as usize,
+            kb.markdown(),
+        ),
+    )?;
+    let model = req
+        .embedding_model
+        .clone()
+        .unwrap_or_else(|| kb.embedding_model.clone());
+    let dim = state
+        .pipeline_for(&model, "embedding_model")?
+        .embedder
+        .dim();
+    if let Some(active) = state.db.active_reindex(&kb.project_id, &kb.id).await? {
+        return Err(ApiError::Conflict(format!(
+            "knowledge base `{}` is being re-indexed already (job `{}`, {}); cancel it or wait",
+            kb.id, active.id, active.status
+        )));
+    }
+    let generation = kb.generation.max(
+        state
+            .db
+            .max_target_generation(&kb.project_id, &kb.id)
+            .await?,
+    ) + 1;
+    let now = now_ms();
+    let job = Job {
+        id: format!("job_{}", Uuid::new_v4().simple()),
+        project_id: kb.project_id.clone(),
+        kind: kind::REINDEX_KB.into(),
+        kb_id: kb.id.clone(),
+        status: status::QUEUED.into(),
+        target_generation: Some(generation),
+        target_collection: Some(collection_name(&kb.uid, generation)),
+        target_model: Some(model),
+        target_dim: Some(dim as i64),
+        target_max_tokens: Some(max_tokens as i64),
+        target_overlap: Some(overlap as i64),
+        target_markdown: Some(i64::from(markdown)),
+        docs_total: state
+            .db
+            .ready_document_count(&kb.project_id, &kb.id)
+            .await?,
+        docs_done: 0,
+        chunks_done: 0,
+        error: None,
+        attempts: 0,
+        next_attempt_at: now,
+        lease_owner: None,
+        lease_expires_at: None,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        updated_at: now,
+    };
+    // The target collection exists before the job is visible, so documents ingested from now
+    // on can be written to it.
+    let collection = job.target_collection.as_deref().unwrap_or_default();
+    state.vectors.ensure_collection(collection, dim).await?;
+    if !state.db.insert_job(&job).await? {
+        let _ = state.vectors.delete_collection(collection).await;
+        return Err(ApiError::Conflict(format!(
+            "knowledge base `{}` is being re-indexed already",
+            kb.id
+        )));
+    }
+    state.jobs_notify.notify_waiters();
+    tracing::info!(job = %job.id, kb = %kb.id, generation, "re-index queued");
+    Ok(job)
+}
+
+/// The job `id` of `project`; 404 otherwise.
+pub async fn get(state: &AppState, project: &str, id: &str) -> Result<Job, ApiError> {
+    match state.db.get_job(id).await? {
+        Some(job) if job.project_id == project => Ok(job),
+        _ => Err(ApiError::not_found(
+            Some("job_id"),
+            format!("job `{id}` does not exist in this project"),
+        )),
+    }
+}
+
+/// Cancel a queued or running job and drop what it built; the live generation is untouched.
+/// 409 when the job has ended already.
+pub async fn cancel(state: &AppState, job: &Job, reason: Option<&str>) -> Result<Job, ApiError> {
+    if !state.db.cancel_job(&job.id, reason).await? {
+        let now = state.db.get_job(&job.id).await?;
+        return Err(ApiError::Conflict(format!(
+            "job `{}` has ended already ({})",
+            job.id,
+            now.map_or_else(|| "deleted".to_owned(), |j| j.status)
+        )));
+    }
+    drop_target(state, job).await;
+    tracing::info!(job = %job.id, "job canceled");
+    Ok(state
+        .db
+        .get_job(&job.id)
+        .await?
+        .unwrap_or_else(|| job.clone()))
+}
+
+/// Drop a job's target collection unless it became the live one. Failures are logged: the
+/// worker that notices the job ended drops it again.
+pub(crate) async fn drop_target(state: &AppState, job: &Job) {
+    let Some(target) = &job.target_collection else {
+        return;
+    };
+    if let Ok(Some(kb)) = state.db.get_kb(&job.project_id, &job.kb_id).await {
+        if kb.collection == *target {
+            return;
+        }
+    }
+    if let Err(e) = state.vectors.delete_collection(target).await {
+        tracing::warn!(job = %job.id, error = %e, "could not drop the job's collection");
+    }
+}

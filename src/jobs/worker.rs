@@ -1,0 +1,290 @@
+//! The job runner: claims a due job with a lease, renews it while working, and runs it.
+//! A re-index writes each ready document into the target collection and marks it done in
+//! `job_documents` (guarded by the lease), so a job resumed by another worker after a crash
+//! skips what is done. Transient failures (vector store down) queue the job again with
+//! backoff; permanent ones fail it. Runs in `serve` (`jobs.workers`) and in `ragway worker`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::documents::worker::{index_into, parse_document, ProcessError, Target};
+use crate::startup::AppState;
+use crate::store::jobs::{kind, status, Job};
+use crate::vector::{Filter, MatchValue, VectorError};
+
+/// Documents fetched per pass of the pending query.
+const PAGE: i64 = 32;
+
+/// Why a job stopped before finishing.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    /// Worth retrying later (the job resumes where it stopped).
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help: the job fails with this message.
+    #[error("{0}")]
+    Permanent(String),
+    /// The job is no longer this worker's (canceled, or its lease ran out and another worker
+    /// took it): stop without touching it.
+    #[error("job no longer held")]
+    Lost,
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Transient(format!("database: {e}"))
+    }
+}
+
+impl From<VectorError> for JobError {
+    fn from(e: VectorError) -> Self {
+        match e {
+            e if e.is_transient() => JobError::Transient(e.to_string()),
+            // The target dropped under us: canceled (the next guarded write says so) or a bug.
+            VectorError::CollectionNotFound(c) => {
+                JobError::Transient(format!("collection `{c}` disappeared"))
+            }
+            e => JobError::Permanent(format!("vector store: {e}")),
+        }
+    }
+}
+
+/// Start `n` job runners on the current runtime.
+pub fn spawn(state: Arc<AppState>, n: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let owner = format!("{}-job{i}", uuid::Uuid::new_v4().simple());
+            tokio::spawn(run(state.clone(), owner))
+        })
+        .collect()
+}
+
+/// Claim and run jobs until the task is dropped.
+pub async fn run(state: Arc<AppState>, owner: String) {
+    tracing::info!(%owner, "job runner started");
+    loop {
+        match run_once(&state, &owner).await {
+            Ok(true) => continue,
+            Ok(false) => {
+                let notified = state.jobs_notify.notified();
+                let _ = tokio::time::timeout(Duration::from_millis(1000), notified).await;
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "job queue unavailable");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
+/// Run at most one due job; false when none was due.
+pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool> {
+    let lease_ms = state.config.jobs.lease_secs as i64 * 1000;
+    let Some(job) = state
+        .db
+        .claim_job(owner, lease_ms)
+        .await
+        .context("claiming a job")?
+    else {
+        return Ok(false);
+    };
+    let span = tracing::info_span!("job", job = %job.id, kind = %job.kind, kb = %job.kb_id, attempt = job.attempts);
+    tracing::info!(parent: &span, "job started");
+    // In its own task so a panic fails one job, not the runner.
+    let work = tokio::spawn({
+        let state = state.clone();
+        let job = job.clone();
+        let owner = owner.to_owned();
+        async move { run_with_lease(&state, &owner, &job).await }
+    });
+    let result = match work.await {
+        Ok(r) => r,
+        Err(join) => Err(JobError::Permanent(format!("internal error: {join}"))),
+    };
+    let db = &state.db;
+    match result {
+        Ok(()) => tracing::info!(parent: &span, "job succeeded"),
+        Err(JobError::Lost) => {
+            tracing::info!(parent: &span, "job canceled or taken over; stopped");
+            // Canceled: make sure nothing we wrote after the cancel's drop survives.
+            if let Some(now) = db.get_job(&job.id).await? {
+                if now.status == status::CANCELED || now.status == status::FAILED {
+                    super::drop_target(state, &now).await;
+                }
+            }
+        }
+        Err(JobError::Permanent(msg)) => {
+            tracing::warn!(parent: &span, error = %msg, "job failed");
+            if db.fail_job(&job.id, owner, &msg, None).await? {
+                super::drop_target(state, &job).await;
+            }
+        }
+        Err(JobError::Transient(msg)) if job.attempts >= state.config.jobs.max_attempts => {
+            let msg = format!("gave up after {} attempts: {msg}", job.attempts);
+            tracing::warn!(parent: &span, error = %msg, "job failed");
+            if db.fail_job(&job.id, owner, &msg, None).await? {
+                super::drop_target(state, &job).await;
+            }
+        }
+        Err(JobError::Transient(msg)) => {
+            let backoff = (1000i64 << job.attempts.clamp(0, 6)).min(60_000);
+            tracing::warn!(parent: &span, error = %msg, backoff_ms = backoff, "job will resume later");
+            db.fail_job(&job.id, owner, &msg, Some(crate::store::now_ms() + backoff))
+                .await?;
+        }
+    }
+    Ok(true)
+}
+
+/// Run while renewing the lease; a failed renewal (canceled, reclaimed) stops the work.
+async fn run_with_lease(state: &AppState, owner: &str, job: &Job) -> Result<(), JobError> {
+    let lease_ms = state.config.jobs.lease_secs as i64 * 1000;
+    let renew = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(lease_ms as u64 / 3));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match state.db.renew_job_lease(&job.id, owner, lease_ms).await {
+                Ok(true) => {}
+                Ok(false) => return JobError::Lost,
+                Err(e) => tracing::warn!(error = %e, "could not renew the job's lease"),
+            }
+        }
+    };
+    tokio::select! {
+        r = run_job(state, owner, job) => r,
+        lost = renew => Err(lost),
+    }
+}
+
+async fn run_job(state: &AppState, owner: &str, job: &Job) -> Result<(), JobError> {
+    match job.kind.as_str() {
+        kind::REINDEX_KB => reindex(state, owner, job).await,
+        other => Err(JobError::Permanent(format!(
+            "jobs of kind `{other}` are not run by this version"
+        ))),
+    }
+}
+
+/// Build the job's generation, then switch the knowledge base to it.
+async fn reindex(state: &AppState, owner: &str, job: &Job) -> Result<(), JobError> {
+    let db = &state.db;
+    let kb = db
+        .get_kb(&job.project_id, &job.kb_id)
+        .await?
+        .ok_or_else(|| JobError::Permanent("the knowledge base was deleted".into()))?;
+    let target = Target::of_job(state, job).map_err(process_error)?;
+    let dim = target.pipeline.embedder.dim();
+    state
+        .vectors
+        .ensure_collection(&target.collection, dim)
+        .await?;
+
+    catch_up(state, owner, job, &kb, &target).await?;
+    // Documents deleted while the job ran: their chunks leave the target.
+    for id in db.job_orphans(&job.id).await? {
+        let f = Filter::eq("document_id", MatchValue::Keyword(id.clone()));
+        state
+            .vectors
+            .delete_by_filter(&target.collection, &f)
+            .await?;
+        db.unmark_job_document(&job.id, &id).await?;
+    }
+    // Build the search index before the switch, so the new generation answers as fast as
+    // the old one from its first query; then catch up with what arrived meanwhile.
+    state.vectors.optimize(&target.collection).await?;
+    catch_up(state, owner, job, &kb, &target).await?;
+
+    if !db.complete_reindex(job, owner, &kb.collection).await? {
+        let now = db.get_job(&job.id).await?;
+        if now
+            .as_ref()
+            .is_some_and(|j| j.status == status::RUNNING && j.lease_owner.as_deref() == Some(owner))
+        {
+            return Err(JobError::Permanent(
+                "the knowledge base changed generation while the job ran".into(),
+            ));
+        }
+        return Err(JobError::Lost);
+    }
+    tracing::info!(job = %job.id, kb = %kb.id, from = %kb.collection, to = %target.collection, "switched to the new generation");
+    // Searches that read the old pointer just before the switch retry on the new one when
+    // the old collection is gone (see retrieval), so it can go now.
+    let mut tries = 0;
+    while let Err(e) = state.vectors.delete_collection(&kb.collection).await {
+        tries += 1;
+        if tries >= 5 {
+            tracing::warn!(collection = %kb.collection, error = %e, "could not drop the old generation");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500 * tries)).await;
+    }
+    Ok(())
+}
+
+/// Write every ready document the target lacks (at its current content), until none is
+/// pending and no ingest that began before the job (and so does not write to it) is still
+/// running. Documents changed or added meanwhile show up again in the next pass.
+async fn catch_up(
+    state: &AppState,
+    owner: &str,
+    job: &Job,
+    kb: &crate::store::knowledge::KnowledgeBase,
+    target: &Target,
+) -> Result<(), JobError> {
+    let db = &state.db;
+    loop {
+        let total = db.ready_document_count(&job.project_id, &job.kb_id).await?;
+        if !db.set_job_total(&job.id, owner, total).await? {
+            return Err(JobError::Lost);
+        }
+        let pending = db.job_pending_documents(job, PAGE).await?;
+        if pending.is_empty() {
+            if db
+                .documents_claimed_before(&job.project_id, &job.kb_id, job.created_at)
+                .await?
+                == 0
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        for doc in pending {
+            let Some(bytes) = db.document_source(&doc.id).await? else {
+                continue; // deleted meanwhile
+            };
+            let parsed = parse_document(state, &doc, bytes)
+                .await
+                .map_err(|e| doc_error(&doc.id, e))?;
+            let n = index_into(state, kb, target, &doc, &parsed)
+                .await
+                .map_err(|e| doc_error(&doc.id, e))?;
+            if !db
+                .mark_job_document(&job.id, Some(owner), &doc.id, &doc.content_hash, n as i64)
+                .await?
+            {
+                return Err(JobError::Lost);
+            }
+        }
+    }
+}
+
+fn process_error(e: ProcessError) -> JobError {
+    match e {
+        ProcessError::Transient(m) => JobError::Transient(m),
+        ProcessError::Permanent(m) => JobError::Permanent(m),
+        ProcessError::Superseded => JobError::Lost,
+    }
+}
+
+/// A document's failure, naming it.
+fn doc_error(id: &str, e: ProcessError) -> JobError {
+    match e {
+        ProcessError::Transient(m) => JobError::Transient(format!("document {id}: {m}")),
+        ProcessError::Permanent(m) => JobError::Permanent(format!("document {id}: {m}")),
+        ProcessError::Superseded => JobError::Transient(format!("document {id} changed")),
+    }
+}

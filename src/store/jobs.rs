@@ -1,0 +1,534 @@
+//! Jobs: a durable queue like the documents table. A worker claims a due job with a lease
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on SQLite) and renews it while
+//! it works; every progress write is guarded by the lease, so a worker that lost its job (lease
+//! ran out, job canceled) learns it at its next write and stops. A crashed worker's lease runs
+//! out and another worker resumes the job, skipping the documents `job_documents` marks done.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{now_ms, Db};
+use crate::config::DatabaseKind;
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct Job {
+    pub id: String,
+    #[serde(skip)]
+    pub project_id: String,
+    pub kind: String,
+    pub kb_id: String,
+    pub status: String,
+    pub target_generation: Option<i64>,
+    #[serde(skip)]
+    pub target_collection: Option<String>,
+    pub target_model: Option<String>,
+    #[serde(skip)]
+    pub target_dim: Option<i64>,
+    #[serde(skip)]
+    pub target_max_tokens: Option<i64>,
+    #[serde(skip)]
+    pub target_overlap: Option<i64>,
+    #[serde(skip)]
+    pub target_markdown: Option<i64>,
+    pub docs_total: i64,
+    pub docs_done: i64,
+    pub chunks_done: i64,
+    pub error: Option<String>,
+    pub attempts: i64,
+    #[serde(skip)]
+    pub next_attempt_at: i64,
+    #[serde(skip)]
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+const JOB_COLUMNS: &str = "id, project_id, kind, kb_id, status, target_generation, \
+    target_collection, target_model, target_dim, target_max_tokens, target_overlap, \
+    target_markdown, docs_total, docs_done, chunks_done, error, attempts, next_attempt_at, \
+    lease_owner, lease_expires_at, created_at, started_at, finished_at, updated_at";
+
+/// Job kinds, as stored.
+pub mod kind {
+    pub const REINDEX_KB: &str = "reindex_kb";
+    pub const INGEST_BATCH: &str = "ingest_batch";
+    pub const DELETE_KB: &str = "delete_kb";
+    pub const ALL: [&str; 3] = [REINDEX_KB, INGEST_BATCH, DELETE_KB];
+}
+
+/// Job statuses, as stored.
+pub mod status {
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const FAILED: &str = "failed";
+    pub const CANCELED: &str = "canceled";
+    pub const ALL: [&str; 5] = [QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED];
+}
+
+impl Job {
+    /// The public view: the row with its target chunking and progress grouped.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let (Some(max), Some(overlap), Some(md)) = (
+            self.target_max_tokens,
+            self.target_overlap,
+            self.target_markdown,
+        ) {
+            v["target_chunking"] = serde_json::json!({
+                "max_tokens": max,
+                "overlap_tokens": overlap,
+                "markdown": md != 0,
+            });
+        }
+        v["progress"] = serde_json::json!({
+            "documents_done": self.docs_done,
+            "documents_total": self.docs_total,
+            "chunks": self.chunks_done,
+            "fraction": if self.docs_total > 0 {
+                (self.docs_done as f64 / self.docs_total as f64).min(1.0)
+            } else if self.status == status::SUCCEEDED { 1.0 } else { 0.0 },
+        });
+        v["object"] = "job".into();
+        v
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == status::QUEUED || self.status == status::RUNNING
+    }
+}
+
+/// Filters of `list_jobs`.
+#[derive(Debug, Default, Clone)]
+pub struct JobFilter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub kb_id: Option<String>,
+    /// Jobs created before this one (paging, newest first).
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+impl Db {
+    /// Insert a new job. A second active re-index of the same knowledge base violates the
+    /// unique index: `Ok(false)`.
+    pub async fn insert_job(&self, job: &Job) -> Result<bool, sqlx::Error> {
+        let res = sqlx::query(&format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+        ))
+        .bind(&job.id)
+        .bind(&job.project_id)
+        .bind(&job.kind)
+        .bind(&job.kb_id)
+        .bind(&job.status)
+        .bind(job.target_generation)
+        .bind(&job.target_collection)
+        .bind(&job.target_model)
+        .bind(job.target_dim)
+        .bind(job.target_max_tokens)
+        .bind(job.target_overlap)
+        .bind(job.target_markdown)
+        .bind(job.docs_total)
+        .bind(job.docs_done)
+        .bind(job.chunks_done)
+        .bind(&job.error)
+        .bind(job.attempts)
+        .bind(job.next_attempt_at)
+        .bind(&job.lease_owner)
+        .bind(job.lease_expires_at)
+        .bind(job.created_at)
+        .bind(job.started_at)
+        .bind(job.finished_at)
+        .bind(job.updated_at)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_job(&self, id: &str) -> Result<Option<Job>, sqlx::Error> {
+        sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// A project's jobs, newest first.
+    pub async fn list_jobs(&self, project: &str, f: &JobFilter) -> Result<Vec<Job>, sqlx::Error> {
+        let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = $1");
+        let mut n = 1;
+        let mut binds: Vec<String> = Vec::new();
+        for (col, val) in [
+            ("status", &f.status),
+            ("kind", &f.kind),
+            ("kb_id", &f.kb_id),
+        ] {
+            if let Some(v) = val {
+                n += 1;
+                sql.push_str(&format!(" AND {col} = ${n}"));
+                binds.push(v.clone());
+            }
+        }
+        if f.before.is_some() {
+            sql.push_str(&format!(
+                " AND (created_at < ${} OR (created_at = ${} AND id < ${}))",
+                n + 1,
+                n + 1,
+                n + 2
+            ));
+            n += 2;
+        }
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT ${}",
+            n + 1
+        ));
+        let mut q = sqlx::query_as(&sql).bind(project);
+        for b in binds {
+            q = q.bind(b);
+        }
+        if let Some((t, id)) = &f.before {
+            q = q.bind(*t).bind(id.clone());
+        }
+        q.bind(f.limit).fetch_all(&self.pool).await
+    }
+
+    /// The queued or running re-index of a knowledge base, if any.
+    pub async fn active_reindex(
+        &self,
+        project: &str,
+        kb: &str,
+    ) -> Result<Option<Job>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = $1 AND kb_id = $2 AND kind = 'reindex_kb' \
+             AND status IN ('queued', 'running') LIMIT 1"
+        ))
+        .bind(project)
+        .bind(kb)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// The highest generation any job of this knowledge base ever targeted (0 if none): a new
+    /// job's target is above it and the live one, so a collection name is never reused.
+    pub async fn max_target_generation(&self, project: &str, kb: &str) -> Result<i64, sqlx::Error> {
+        let (g,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(MAX(target_generation), 0) AS BIGINT) FROM jobs WHERE project_id = $1 AND kb_id = $2",
+        )
+        .bind(project)
+        .bind(kb)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(g)
+    }
+
+    /// Claim the next due job for `owner`: a queued one whose backoff is over, or a running
+    /// one whose lease ran out (its worker died).
+    pub async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<Job>, sqlx::Error> {
+        let now = now_ms();
+        let lock = match self.kind {
+            DatabaseKind::Postgres => "FOR UPDATE SKIP LOCKED",
+            DatabaseKind::Sqlite => "",
+        };
+        sqlx::query_as(&format!(
+            "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+             attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
+             WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND next_attempt_at <= $3) \
+                OR (status = 'running' AND lease_expires_at < $3) \
+                ORDER BY next_attempt_at, created_at LIMIT 1 {lock}) \
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Extend the lease; false when the job is no longer this worker's (canceled, reclaimed).
+    pub async fn renew_job_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now_ms() + lease_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Record the number of documents the job covers; false when the job is no longer ours.
+    pub async fn set_job_total(
+        &self,
+        id: &str,
+        owner: &str,
+        total: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET docs_total = $3, updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(total)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Mark `document` done (at `hash`, with `chunks` chunks) by the job and refresh its
+    /// progress, in one transaction guarded by the lease (`owner` = None: written by the
+    /// ingest worker's dual write, guarded by the job being active instead). False = not ours.
+    pub async fn mark_job_document(
+        &self,
+        job: &str,
+        owner: Option<&str>,
+        document: &str,
+        hash: &str,
+        chunks: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let guard = match owner {
+            Some(o) => sqlx::query(
+                "UPDATE jobs SET updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            )
+            .bind(job)
+            .bind(o)
+            .bind(now),
+            None => sqlx::query(
+                "UPDATE jobs SET updated_at = $2 WHERE id = $1 AND status IN ('queued', 'running')",
+            )
+            .bind(job)
+            .bind(now),
+        };
+        if guard.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO job_documents (job_id, document_id, content_hash, chunks, owner, done_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id, document_id) DO UPDATE SET \
+             content_hash = excluded.content_hash, chunks = excluded.chunks, owner = excluded.owner, \
+             done_at = excluded.done_at",
+        )
+        .bind(job)
+        .bind(document)
+        .bind(hash)
+        .bind(chunks)
+        .bind(owner.unwrap_or("ingest"))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs SET docs_done = (SELECT COUNT(*) FROM job_documents WHERE job_id = $1), \
+             chunks_done = (SELECT CAST(COALESCE(SUM(chunks), 0) AS BIGINT) FROM job_documents WHERE job_id = $1) \
+             WHERE id = $1",
+        )
+        .bind(job)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Ready documents of the job's knowledge base it has not written at their current
+    /// content (no mark, or a mark of an older version), by id, at most `limit`.
+    pub async fn job_pending_documents(
+        &self,
+        job: &Job,
+        limit: i64,
+    ) -> Result<Vec<super::knowledge::Document>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {} FROM documents d LEFT JOIN job_documents m ON m.job_id = $1 AND m.document_id = d.id \
+             WHERE d.project_id = $2 AND d.kb_id = $3 AND d.status = 'ready' \
+             AND (m.document_id IS NULL OR m.content_hash <> d.content_hash) ORDER BY d.id LIMIT $4",
+            super::knowledge::DOC_COLUMNS
+                .split(", ")
+                .map(|c| format!("d.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(&job.id)
+        .bind(&job.project_id)
+        .bind(&job.kb_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Documents the job marked that no longer exist (deleted during the job).
+    pub async fn job_orphans(&self, job: &str) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT m.document_id FROM job_documents m LEFT JOIN documents d ON d.id = m.document_id \
+             WHERE m.job_id = $1 AND d.id IS NULL",
+        )
+        .bind(job)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    pub async fn unmark_job_document(&self, job: &str, document: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM job_documents WHERE job_id = $1 AND document_id = $2")
+            .bind(job)
+            .bind(document)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Documents of the knowledge base an ingest worker claimed before `since` and still
+    /// holds: such a worker did not see the job and writes only the live generation.
+    pub async fn documents_claimed_before(
+        &self,
+        project: &str,
+        kb: &str,
+        since: i64,
+    ) -> Result<i64, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM documents WHERE project_id = $1 AND kb_id = $2 \
+             AND status = 'processing' AND updated_at < $3 AND lease_expires_at >= $4",
+        )
+        .bind(project)
+        .bind(kb)
+        .bind(since)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    /// How many ready documents the knowledge base has.
+    pub async fn ready_document_count(&self, project: &str, kb: &str) -> Result<i64, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM documents WHERE project_id = $1 AND kb_id = $2 AND status = 'ready'",
+        )
+        .bind(project)
+        .bind(kb)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    /// The switch: in one transaction, point the knowledge base at the job's generation (its
+    /// collection, model and chunking), set each document's chunk count to the new one, and
+    /// mark the job succeeded — only if the job is still ours and the knowledge base still on
+    /// `old_collection`. False = nothing changed.
+    pub async fn complete_reindex(
+        &self,
+        job: &Job,
+        owner: &str,
+        old_collection: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'succeeded', error = NULL, lease_owner = NULL, lease_expires_at = NULL, \
+             finished_at = $3, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        )
+        .bind(&job.id)
+        .bind(owner)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let swapped = sqlx::query(
+            "UPDATE knowledge_bases SET collection = $3, generation = $4, embedding_model = $5, embedding_dim = $6, \
+             chunk_max_tokens = $7, chunk_overlap = $8, chunk_markdown = $9, updated_at = $10 \
+             WHERE project_id = $1 AND id = $2 AND collection = $11",
+        )
+        .bind(&job.project_id)
+        .bind(&job.kb_id)
+        .bind(&job.target_collection)
+        .bind(job.target_generation)
+        .bind(&job.target_model)
+        .bind(job.target_dim)
+        .bind(job.target_max_tokens)
+        .bind(job.target_overlap)
+        .bind(job.target_markdown)
+        .bind(now)
+        .bind(old_collection)
+        .execute(&mut *tx)
+        .await?;
+        if swapped.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE documents SET chunk_count = (SELECT m.chunks FROM job_documents m WHERE m.job_id = $1 \
+             AND m.document_id = documents.id) WHERE project_id = $2 AND kb_id = $3 AND EXISTS \
+             (SELECT 1 FROM job_documents m WHERE m.job_id = $1 AND m.document_id = documents.id)",
+        )
+        .bind(&job.id)
+        .bind(&job.project_id)
+        .bind(&job.kb_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// End a job this worker holds: failed for good, or (`retry_at`) queued again.
+    pub async fn fail_job(
+        &self,
+        id: &str,
+        owner: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let (st, next) = match retry_at {
+            Some(t) => (status::QUEUED, t),
+            None => (status::FAILED, now),
+        };
+        let done = sqlx::query(
+            "UPDATE jobs SET status = $3, error = $4, next_attempt_at = $5, lease_owner = NULL, lease_expires_at = NULL, \
+             updated_at = $6, finished_at = CASE WHEN $3 = 'failed' THEN $6 ELSE finished_at END \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(st)
+        .bind(error)
+        .bind(next)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Cancel a queued or running job (its worker notices at its next guarded write). False
+    /// when it had already ended.
+    pub async fn cancel_job(&self, id: &str, reason: Option<&str>) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'canceled', error = COALESCE($2, error), lease_owner = NULL, \
+             lease_expires_at = NULL, finished_at = $3, updated_at = $3 \
+             WHERE id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
