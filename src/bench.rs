@@ -40,6 +40,22 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
         concurrency: Vec<usize>,
     },
+    /// Re-index a knowledge base built from a BEIR corpus (to other chunk sizes) while a loop
+    /// searches it: the job's rate, and search latency before and during, with how many
+    /// searches came back empty or failed.
+    Reindex {
+        /// A BEIR-layout folder.
+        dir: PathBuf,
+        /// Only the first N documents.
+        #[arg(long, default_value_t = 300)]
+        limit: usize,
+        /// The new chunk size in tokens.
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// Embedding threads (model instances).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCommand, base: Config) -> anyhow::Result<()> {
@@ -54,6 +70,12 @@ pub async fn run(cmd: BenchCommand, base: Config) -> anyhow::Result<()> {
             requests,
             concurrency,
         } => chat(base, chunks, requests, &concurrency).await,
+        BenchCommand::Reindex {
+            dir,
+            limit,
+            max_tokens,
+            threads,
+        } => reindex(base, &dir, limit, max_tokens, threads).await,
     }
 }
 
@@ -119,47 +141,11 @@ async fn ingest(
     config.embedding.threads = threads;
     let state = Arc::new(AppState::load(config, None).await?);
     let kb = new_kb(&state, "bench").await?;
-    let corpus = std::fs::read_to_string(dir.join("corpus.jsonl"))
-        .with_context(|| format!("reading {}/corpus.jsonl", dir.display()))?;
-    let mut docs = 0;
-    for line in corpus
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .take(limit.unwrap_or(usize::MAX))
-    {
-        let v: Value = serde_json::from_str(line)?;
-        let up = Upload {
-            external_id: v["_id"].as_str().map(str::to_owned),
-            title: v["title"]
-                .as_str()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned),
-            content: v["text"].as_str().unwrap_or("").as_bytes().to_vec(),
-            ..Default::default()
-        };
-        if up.content.is_empty() {
-            continue;
-        }
-        documents::submit(&state, &kb, up)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        docs += 1;
-    }
+    let docs = queue_corpus(&state, &kb, dir, limit).await?;
     eprintln!("queued {docs} documents; ingesting with {threads} worker(s) …");
     let started = Instant::now();
     let workers = documents::worker::spawn(state.clone(), threads);
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let counts = state.db.kb_document_counts(&kb.project_id, &kb.id).await?;
-        let busy: i64 = counts
-            .iter()
-            .filter(|(s, _, _)| s == "queued" || s == "processing")
-            .map(|(_, n, _)| n)
-            .sum();
-        if busy == 0 {
-            break;
-        }
-    }
+    settle(&state, &kb).await?;
     let pipeline_secs = started.elapsed().as_secs_f64();
     workers.iter().for_each(|w| w.abort());
     let chunks = state.vectors.count(&kb.collection, None).await?;
@@ -191,6 +177,172 @@ async fn ingest(
     println!("pipeline             {pipeline_secs:.1} s   {pipeline_rate:.2} chunks/s  (parse, chunk, embed, BM25, store, queue)");
     println!("bare embedder        {bare_secs:.1} s   {bare_rate:.2} chunks/s  (same texts, one call, batches of {})", state.config.embedding.max_batch);
     println!("ratio                {:.3}", pipeline_rate / bare_rate);
+    Ok(())
+}
+
+/// Queue the first `limit` documents of a BEIR corpus; returns how many.
+async fn queue_corpus(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    dir: &Path,
+    limit: Option<usize>,
+) -> anyhow::Result<usize> {
+    let corpus = std::fs::read_to_string(dir.join("corpus.jsonl"))
+        .with_context(|| format!("reading {}/corpus.jsonl", dir.display()))?;
+    let mut docs = 0;
+    for line in corpus
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(limit.unwrap_or(usize::MAX))
+    {
+        let v: Value = serde_json::from_str(line)?;
+        let up = Upload {
+            external_id: v["_id"].as_str().map(str::to_owned),
+            title: v["title"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+            content: v["text"].as_str().unwrap_or("").as_bytes().to_vec(),
+            ..Default::default()
+        };
+        if up.content.is_empty() {
+            continue;
+        }
+        documents::submit(state, kb, up)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        docs += 1;
+    }
+    Ok(docs)
+}
+
+/// Wait until no document of `kb` is queued or processing.
+async fn settle(state: &AppState, kb: &KnowledgeBase) -> anyhow::Result<()> {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let counts = state.db.kb_document_counts(&kb.project_id, &kb.id).await?;
+        let busy: i64 = counts
+            .iter()
+            .filter(|(s, _, _)| s == "queued" || s == "processing")
+            .map(|(_, n, _)| n)
+            .sum();
+        if busy == 0 {
+            return Ok(());
+        }
+    }
+}
+
+async fn reindex(
+    base: Config,
+    dir: &Path,
+    limit: usize,
+    max_tokens: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
+    let scratch = Scratch::new()?;
+    let mut config = scratch_config(&base, scratch.path());
+    config.embedding.threads = threads;
+    config.jobs.workers = 0;
+    let state = Arc::new(AppState::load(config, None).await?);
+    let kb = new_kb(&state, "bench").await?;
+    let docs = queue_corpus(&state, &kb, dir, Some(limit)).await?;
+    eprintln!("ingesting {docs} documents …");
+    let workers = documents::worker::spawn(state.clone(), threads);
+    settle(&state, &kb).await?;
+    workers.iter().for_each(|w| w.abort());
+    let before_chunks = state.vectors.count(&kb.collection, None).await?;
+
+    // Queries: the corpus titles, searched in a loop.
+    let queries: Vec<String> = std::fs::read_to_string(dir.join("queries.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(str::to_owned))
+        .take(200)
+        .collect();
+    anyhow::ensure!(
+        !queries.is_empty(),
+        "no queries in {}/queries.jsonl",
+        dir.display()
+    );
+    let params = crate::retrieval::SearchParams::default();
+    let search_once = |i: usize| {
+        let (state, kb, params, q) = (
+            state.clone(),
+            kb.clone(),
+            params.clone(),
+            queries[i % queries.len()].clone(),
+        );
+        async move {
+            let kb = state.db.get_kb(&kb.project_id, &kb.id).await?.unwrap_or(kb);
+            let t = Instant::now();
+            let hits = crate::retrieval::search(&state, &[kb], &q, &params).await;
+            anyhow::Ok((t.elapsed().as_secs_f64() * 1000.0, hits.map(|h| h.len())))
+        }
+    };
+    let mut before = Vec::new();
+    for i in 0..queries.len() {
+        before.push(search_once(i).await?.0);
+    }
+    before.sort_by(f64::total_cmp);
+
+    let job = crate::jobs::enqueue_reindex(
+        &state,
+        &kb,
+        crate::jobs::ReindexRequest {
+            chunking: Some(knowledge::Chunking {
+                max_tokens: Some(max_tokens),
+                overlap_tokens: Some(max_tokens / 8),
+                markdown: None,
+            }),
+            embedding_model: None,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("re-indexing {docs} documents to {max_tokens}-token chunks while searching …");
+    let started = Instant::now();
+    let runner = tokio::spawn({
+        let state = state.clone();
+        async move { crate::jobs::worker::run_once(&state, "bench").await }
+    });
+    let (mut during, mut empty, mut failed, mut i) = (Vec::new(), 0, 0, 0);
+    while !runner.is_finished() {
+        let (ms, hits) = search_once(i).await?;
+        i += 1;
+        during.push(ms);
+        match hits {
+            Ok(0) => empty += 1,
+            Ok(_) => {}
+            Err(_) => failed += 1,
+        }
+    }
+    let job_secs = started.elapsed().as_secs_f64();
+    runner.await??;
+    during.sort_by(f64::total_cmp);
+    let done = state
+        .db
+        .get_job(&job.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
+    anyhow::ensure!(
+        done.status == "succeeded",
+        "the job ended {}: {:?}",
+        done.status,
+        done.error
+    );
+    let now = state.db.get_kb(&kb.project_id, &kb.id).await?.unwrap_or(kb);
+    let after_chunks = state.vectors.count(&now.collection, None).await?;
+    println!("documents            {docs}");
+    println!("chunks               {before_chunks} (generation 1) -> {after_chunks} (generation {}, {max_tokens}-token chunks)", now.generation);
+    println!("re-index             {job_secs:.1} s   {:.2} docs/s   {:.2} chunks/s  (parse, chunk, embed, BM25, store, HNSW, switch)", docs as f64 / job_secs, after_chunks as f64 / job_secs);
+    println!(
+        "search before        p50 {:.2} ms   p99 {:.2} ms   ({} searches)",
+        percentile(&before, 0.5),
+        percentile(&before, 0.99),
+        before.len()
+    );
+    println!("search during        p50 {:.2} ms   p99 {:.2} ms   ({} searches, {empty} empty, {failed} failed)", percentile(&during, 0.5), percentile(&during, 0.99), during.len());
     Ok(())
 }
 

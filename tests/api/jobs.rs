@@ -832,3 +832,90 @@ async fn two_postgres_workers_never_claim_the_same_job() {
     assert_eq!(j.id, "job_007");
     assert_eq!(j.attempts, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
+    use ragway::jobs_cli::{JobsCommand, ReindexArgs};
+    let app = crate::helpers::spawn_app().await;
+    let token = app.user_with_project("ana", "p1").await;
+    let kb = Kb::create(&app, &token, "notes").await;
+    fill(&kb, 3).await;
+    let server = ragway::client::ServerArgs {
+        url: app.address.clone(),
+        token: Some(token.clone()),
+        project: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = |model: Option<&str>| ReindexArgs {
+        kb: "notes".into(),
+        embedding_model: model.map(str::to_owned),
+        max_tokens: Some(64),
+        overlap_tokens: Some(8),
+        markdown: None,
+        wait: true,
+        server: server.clone(),
+    };
+    let err = ragway::jobs_cli::reindex(args(Some("nope")), dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown embedding model `nope`"), "{err}");
+    ragway::jobs_cli::reindex(args(None), dir.path())
+        .await
+        .unwrap();
+    let (_, desc) = kb.call(Method::GET, "", None).await;
+    assert_eq!(
+        desc["generation"], 2,
+        "--wait returned after the switch: {desc}"
+    );
+    assert_eq!(desc["chunking"]["max_tokens"], 64);
+
+    let (_, list) = app
+        .call(Method::GET, "/v1/jobs", Some(&token), &[], None)
+        .await;
+    let id = list["data"][0]["id"].as_str().unwrap().to_owned();
+    ragway::jobs_cli::jobs(
+        JobsCommand::List {
+            status: Some("succeeded".into()),
+            kind: None,
+            kb: Some("notes".into()),
+            limit: 5,
+            json: false,
+            server: server.clone(),
+        },
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    ragway::jobs_cli::jobs(
+        JobsCommand::Show {
+            id: id.clone(),
+            server: server.clone(),
+        },
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    let err = ragway::jobs_cli::jobs(
+        JobsCommand::Cancel {
+            id: id.clone(),
+            server: server.clone(),
+        },
+        dir.path(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("has ended already (succeeded)"), "{err}");
+    let err = ragway::jobs_cli::jobs(
+        JobsCommand::Show {
+            id: "job_missing".into(),
+            server,
+        },
+        dir.path(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("does not exist"), "{err}");
+}
