@@ -1,5 +1,5 @@
 //! Prometheus metrics at `/metrics`: request counts and latencies by status class (counted by
-//! the request middleware), and the ingest queue by status (read from the database at scrape
+//! the request middleware), and the ingest queue and jobs by status (read from the database at scrape
 //! time, so every replica reports the shared queue).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +99,20 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Err(e) => {
             tracing::warn!(error = %e, "metrics: database query failed");
             out.push_str("ragway_database_up 0\n");
+        }
+    }
+    if let Ok(rows) = sqlx::query_as::<_, (String, String, i64)>(
+        "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
+    )
+    .fetch_all(&state.db.pool)
+    .await
+    {
+        out.push_str("# HELP ragway_jobs Jobs by kind and status (all projects).\n");
+        out.push_str("# TYPE ragway_jobs gauge\n");
+        for (kind, status, n) in rows {
+            out.push_str(&format!(
+                "ragway_jobs{{kind=\"{kind}\",status=\"{status}\"}} {n}\n"
+            ));
         }
     }
     HttpResponse::Ok()

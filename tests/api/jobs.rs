@@ -218,6 +218,20 @@ async fn reindex_switches_generations_while_searches_never_come_back_empty() {
         "48-token chunks: several per document, got {new_total}"
     );
 
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ragway_jobs{kind=\"reindex_kb\",status=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+
     // The job is listed, and filters work.
     let (s, list) = app
         .call(
