@@ -154,6 +154,10 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
         "--max-chunks-per-document must be at least 1"
     );
     anyhow::ensure!(
+        args.diversity.iter().all(|d| (0.0..=1.0).contains(d)),
+        "--diversity must be in 0..=1"
+    );
+    anyhow::ensure!(
         args.fusions
             .iter()
             .all(|f| crate::retrieval::parse_fusion(f, "--fusion").is_ok()),
@@ -196,8 +200,13 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
     let (kb, ingest) = ingest(&state, &corpus, &name, args.threads).await?;
 
     let mut results = Vec::new();
-    for (label, params) in configurations(args) {
-        results.push(evaluate(&state, &kb, &queries, &label, &params, args.depth).await?);
+    for (label, params, diversity) in configurations(args) {
+        results.push(
+            evaluate(
+                &state, &kb, &queries, &label, &params, diversity, args.depth,
+            )
+            .await?,
+        );
     }
     Ok(BeirReport {
         corpus_dir: dir,
@@ -226,8 +235,9 @@ pub fn eval_config(main: &Config, data_dir: &Path, threads: usize) -> Config {
     c
 }
 
-/// Every combination of the modes, candidates and per-document caps asked for, labelled.
-fn configurations(args: &BeirArgs) -> Vec<(String, SearchParams)> {
+/// Every combination of the modes, candidates, per-document caps and MMR diversities asked
+/// for, labelled.
+fn configurations(args: &BeirArgs) -> Vec<(String, SearchParams, f32)> {
     let mut modes = args.modes.clone();
     modes.dedup();
     let candidates: Vec<Option<usize>> = if args.candidates.is_empty() {
@@ -240,7 +250,11 @@ fn configurations(args: &BeirArgs) -> Vec<(String, SearchParams)> {
         let fusion = crate::retrieval::parse_fusion(fusion_name, "--fusion").unwrap_or_default();
         for mode in &modes {
             for &c in &candidates {
-                for &cap in &args.max_chunks_per_document {
+                for (&cap, &diversity) in args
+                    .max_chunks_per_document
+                    .iter()
+                    .flat_map(|c| args.diversity.iter().map(move |d| (c, d)))
+                {
                     let mut label = mode.as_str().to_owned();
                     if fusion_name != "dbsf" || args.fusions.len() > 1 {
                         label += &format!(",fusion={fusion_name}");
@@ -251,6 +265,9 @@ fn configurations(args: &BeirArgs) -> Vec<(String, SearchParams)> {
                     if cap != 1 || args.max_chunks_per_document.len() > 1 {
                         label += &format!(",max_chunks_per_document={cap}");
                     }
+                    if diversity != 0.0 || args.diversity.len() > 1 {
+                        label += &format!(",diversity={diversity}");
+                    }
                     let params = SearchParams {
                         // Enough chunks for `depth` documents even if each comes `cap` times.
                         k: args.depth * cap,
@@ -260,8 +277,8 @@ fn configurations(args: &BeirArgs) -> Vec<(String, SearchParams)> {
                         fusion,
                         ..Default::default()
                     };
-                    if !out.iter().any(|(l, _)| *l == label) {
-                        out.push((label, params));
+                    if !out.iter().any(|(l, _, _)| *l == label) {
+                        out.push((label, params, diversity));
                     }
                 }
             }
@@ -799,14 +816,15 @@ pub fn human_duration(d: Duration) -> String {
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 
-/// Run every query through `retrieval::search` with `params`, rank documents by their best
-/// chunk, and average the metrics.
+/// Run every query through `retrieval::search` with `params` (then MMR with `diversity`, as
+/// chat does, when > 0), rank documents by their best chunk, and average the metrics.
 async fn evaluate(
     state: &AppState,
     kb: &KnowledgeBase,
     queries: &[JudgedQuery],
     label: &str,
     params: &SearchParams,
+    diversity: f32,
     depth: usize,
 ) -> anyhow::Result<ConfigResult> {
     let kbs = std::slice::from_ref(kb);
@@ -817,9 +835,13 @@ async fn evaluate(
     let mut last = Instant::now();
     for (i, q) in queries.iter().enumerate() {
         let t = Instant::now();
-        let chunks = retrieval::search(state, kbs, &q.text, params)
+        let mut chunks = retrieval::search(state, kbs, &q.text, params)
             .await
             .with_context(|| format!("query `{}`", q.id))?;
+        if diversity > 0.0 {
+            let n = chunks.len();
+            chunks = retrieval::mmr(chunks, diversity, n);
+        }
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         let mut ranked =
             metrics::document_ranking(chunks.into_iter().filter_map(|c| c.external_id));
@@ -891,7 +913,7 @@ mod tests {
         args.modes = vec![super::super::Mode::Hybrid, super::super::Mode::Sparse];
         args.candidates = vec![100, 400];
         let c = configurations(&args);
-        let labels: Vec<&str> = c.iter().map(|(l, _)| l.as_str()).collect();
+        let labels: Vec<&str> = c.iter().map(|(l, _, _)| l.as_str()).collect();
         assert_eq!(
             labels,
             [

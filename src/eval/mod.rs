@@ -78,6 +78,10 @@ pub struct BeirArgs {
     /// Chunks of one document kept in a result list; repeat to evaluate several.
     #[arg(long = "max-chunks-per-document", default_values_t = vec![1usize])]
     pub max_chunks_per_document: Vec<usize>,
+    /// MMR diversity applied to the retrieved chunks (0 = none, as chat's `diversity`);
+    /// repeat to evaluate several.
+    #[arg(long = "diversity", default_values_t = vec![0.0f32])]
+    pub diversity: Vec<f32>,
     /// Documents retrieved per query (recall@100 needs at least 100).
     #[arg(long, default_value_t = 100)]
     pub depth: usize,
@@ -105,6 +109,7 @@ impl BeirArgs {
             candidates: Vec::new(),
             fusions: vec!["dbsf".to_owned()],
             max_chunks_per_document: vec![1],
+            diversity: vec![0.0],
             depth: 100,
             json: false,
             data_dir: None,
