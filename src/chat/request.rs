@@ -713,7 +713,27 @@ mod tests {
         let r = RagParams::parse(&json!({"table_id": "kb", "rerank": true})).unwrap();
         assert_eq!(r.fusion, crate::vector::Fusion::Dbsf);
         let d = RagParams::parse(&json!({"table_id": "kb", "fusion": "rrf"})).unwrap();
-        assert_eq!(d.fusion, crate::vector::Fusion::Rrf);
+        assert_eq!(d.fusion, crate::vector::Fusion::RRF);
+        let w =
+            RagParams::parse(&json!({"table_id": "kb", "fusion": "rrf(k=60, dense_weight=0.7)"}))
+                .unwrap();
+        assert_eq!(
+            w.fusion,
+            crate::vector::Fusion::Rrf {
+                k: 60,
+                dense_weight: 0.7
+            }
+        );
+        for bad in [
+            "rrf(k=0)",
+            "rrf(dense_weight=2)",
+            "rrf(q=1)",
+            "rrf(k)",
+            "rrf(k=5",
+        ] {
+            let e = RagParams::parse(&json!({"table_id": "kb", "fusion": bad})).unwrap_err();
+            assert!(e.to_string().contains("rrf(k="), "{bad}: {e}");
+        }
         assert!(RagParams::parse(&json!({"table_id": "kb", "fusion": "max"})).is_err());
         assert_eq!(r.knowledge_base_ids, vec!["kb"]);
         assert_eq!(

@@ -161,7 +161,7 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
         args.fusions
             .iter()
             .all(|f| crate::retrieval::parse_fusion(f, "--fusion").is_ok()),
-        "--fusion must be rrf or dbsf"
+        "--fusion must be dbsf, rrf or rrf(k=K,dense_weight=W)"
     );
     anyhow::ensure!(
         args.candidates.iter().all(|&c| (1..=10_000).contains(&c)),

@@ -98,16 +98,50 @@ impl RetrievedChunk {
     }
 }
 
-/// `rrf` or `dbsf`, as named in requests.
+/// `dbsf`, `rrf`, or a parametrised RRF `rrf(k=60,dense_weight=0.6)` (either key may be
+/// left out: k defaults to 2, the dense leg's weight to 0.5), as named in requests.
 pub fn parse_fusion(s: &str, param: &str) -> Result<Fusion, ApiError> {
-    match s {
-        "rrf" => Ok(Fusion::Rrf),
-        "dbsf" => Ok(Fusion::Dbsf),
-        other => Err(ApiError::invalid(
+    let bad = |why: String| {
+        ApiError::invalid(
             param,
-            format!("unknown fusion `{other}`; use rrf or dbsf"),
-        )),
+            format!("{why}; use dbsf, rrf or rrf(k=<1..=1000>,dense_weight=<0..=1>)"),
+        )
+    };
+    match s {
+        "dbsf" => return Ok(Fusion::Dbsf),
+        "rrf" => return Ok(Fusion::RRF),
+        _ => {}
     }
+    let inner = s
+        .strip_prefix("rrf(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| bad(format!("unknown fusion `{s}`")))?;
+    let (mut k, mut dense_weight) = (Fusion::DEFAULT_RRF_K, 0.5f32);
+    for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| bad(format!("`{part}` is not key=value")))?;
+        match key.trim() {
+            "k" => {
+                k = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|k| (1..=1000).contains(k))
+                    .ok_or_else(|| bad(format!("k `{value}` is not in 1..=1000")))?
+            }
+            "dense_weight" => {
+                dense_weight = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|w: &f32| (0.0..=1.0).contains(w))
+                    .ok_or_else(|| bad(format!("dense_weight `{value}` is not in 0..=1")))?
+            }
+            other => return Err(bad(format!("unknown RRF parameter `{other}`"))),
+        }
+    }
+    Ok(Fusion::Rrf { k, dense_weight })
 }
 
 /// Search `kbs` (already confined to the caller's project) for `query`.

@@ -33,9 +33,6 @@ const PAYLOAD_INDEXES: [(&str, PayloadSchemaType); 4] = [
     ("ordinal", PayloadSchemaType::Integer),
 ];
 
-/// RRF's `k`. 2 is what a Qdrant server uses for `Fusion::Rrf`, so both backends rank alike.
-const RRF_K: usize = 2;
-
 /// A collection being created is built here, then renamed into place: a crash mid-creation
 /// leaves only a hidden directory that `open` sweeps, never a half-made shard it cannot load.
 const STAGING_PREFIX: &str = ".staging-";
@@ -412,9 +409,13 @@ fn query_request(query: &Query) -> VectorResult<QueryRequest> {
             };
             request.prefetches = vec![leg(dense_leg(query)?), leg(sparse_leg(query)?)];
             request.query = Some(ScoringQuery::Fusion(match query.fusion {
-                Fusion::Rrf => EFusion::Rrf {
-                    k: RRF_K,
-                    weights: None,
+                Fusion::Rrf { k, dense_weight } => EFusion::Rrf {
+                    k: k as usize,
+                    weights: Fusion::rrf_weights(dense_weight).map(|w| {
+                        w.into_iter()
+                            .map(qdrant_edge::external::ordered_float::OrderedFloat)
+                            .collect()
+                    }),
                 },
                 Fusion::Dbsf => EFusion::Dbsf,
             }));

@@ -52,11 +52,28 @@ pub enum SearchMode {
 /// How the two legs of a hybrid query are fused, server-side.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Fusion {
-    /// Reciprocal rank fusion.
-    #[default]
-    Rrf,
+    /// Reciprocal rank fusion: each leg adds `weight / (k + rank)`; the dense leg weighs
+    /// `dense_weight`, the sparse one `1 - dense_weight`.
+    Rrf { k: u32, dense_weight: f32 },
     /// Distribution-based score fusion.
+    #[default]
     Dbsf,
+}
+
+impl Fusion {
+    /// RRF's `k` when none is given: 2, what a Qdrant server uses for a plain `Fusion::Rrf`,
+    /// so both backends rank alike.
+    pub const DEFAULT_RRF_K: u32 = 2;
+    /// Plain RRF: the default `k`, both legs weighted equally.
+    pub const RRF: Fusion = Fusion::Rrf {
+        k: Fusion::DEFAULT_RRF_K,
+        dense_weight: 0.5,
+    };
+
+    /// The per-leg weights `[dense, sparse]` of a weighted RRF, None when equal.
+    pub fn rrf_weights(dense_weight: f32) -> Option<Vec<f32>> {
+        ((dense_weight - 0.5).abs() > f32::EPSILON).then(|| vec![dense_weight, 1.0 - dense_weight])
+    }
 }
 
 /// A query. `dense` must be set for `Dense`/`Hybrid`, `sparse` for `Sparse`/`Hybrid`.

@@ -316,10 +316,16 @@ fn query_request(collection: &str, query: &Query) -> VectorResult<QueryPointsBui
             request = request
                 .add_prefetch(leg(DENSE, dense_input(query)?))
                 .add_prefetch(leg(SPARSE, sparse_input(query)?))
-                .query(QQuery::new_fusion(match query.fusion {
-                    Fusion::Rrf => QFusion::Rrf,
-                    Fusion::Dbsf => QFusion::Dbsf,
-                }));
+                .query(match query.fusion {
+                    Fusion::Rrf { k, dense_weight } => {
+                        let mut rrf = qdrant_client::qdrant::RrfBuilder::default().k(k);
+                        if let Some(w) = Fusion::rrf_weights(dense_weight) {
+                            rrf = rrf.weights(w);
+                        }
+                        QQuery::new_rrf(rrf)
+                    }
+                    Fusion::Dbsf => QQuery::new_fusion(QFusion::Dbsf),
+                });
         }
     }
     Ok(request)

@@ -92,7 +92,7 @@ fn dense(vector: [f32; DIM], limit: usize) -> Query {
         sparse: None,
         limit,
         candidates: limit,
-        fusion: Fusion::Rrf,
+        fusion: Fusion::RRF,
         filter: None,
         score_threshold: None,
     }
@@ -355,6 +355,25 @@ async fn ranking(store: &Arc<dyn VectorStore>, name: &str) {
         scores(&hits),
         scores(&rrf),
         "the fusion asked for is the one used"
+    );
+    // Weighted RRF: all weight on the dense leg gives the dense order (C only 1/4 from its
+    // dense rank); all on the sparse leg puts C, the only sparse hit, first by a margin.
+    let weighted = |k: u32, dense_weight: f32| Query {
+        fusion: Fusion::Rrf { k, dense_weight },
+        ..spread.clone()
+    };
+    let hits = store.query(name, &weighted(2, 1.0)).await.unwrap();
+    assert_eq!(ids(&hits), [B, A, C, D, E], "dense-only weights");
+    let hits = store.query(name, &weighted(2, 0.0)).await.unwrap();
+    assert_eq!(hits[0].id, C, "sparse-only weights");
+    assert!(hits[1..].iter().all(|h| h.score < hits[0].score / 2.0));
+    let k60 = store.query(name, &weighted(60, 0.5)).await.unwrap();
+    assert_eq!(ids(&k60), [C, B, A, D, E]);
+    assert!(
+        k60[0].score < rrf[0].score,
+        "a larger k flattens RRF scores: {} vs {}",
+        k60[0].score,
+        rrf[0].score
     );
 
     // score_threshold drops low scores; on hybrid queries it applies to the fused score.
