@@ -16,6 +16,7 @@ pub mod ingest_cli;
 pub mod jobs;
 pub mod jobs_cli;
 pub mod knowledge;
+pub mod lease;
 pub mod metrics;
 pub mod retrieval;
 pub mod startup;

@@ -22,6 +22,9 @@ CREATE TABLE jobs (
     next_attempt_at BIGINT NOT NULL,
     lease_owner TEXT,
     lease_expires_at BIGINT,
+    -- A collection this job leaves behind (the old generation after a switch, the half-built
+    -- one after a cancel or failure), dropped by whichever runner gets to it first.
+    retired_collection TEXT,
     created_at BIGINT NOT NULL,
     started_at BIGINT,
     finished_at BIGINT,
@@ -29,6 +32,7 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_queue ON jobs(status, next_attempt_at);
 CREATE INDEX jobs_kb ON jobs(project_id, kb_id, created_at);
+CREATE INDEX jobs_retired ON jobs(retired_collection);
 -- At most one re-index of a knowledge base queued or running at a time.
 CREATE UNIQUE INDEX jobs_one_active_reindex ON jobs(project_id, kb_id)
     WHERE kind = 'reindex_kb' AND status IN ('queued', 'running');

@@ -60,19 +60,11 @@ pub fn spawn(state: Arc<AppState>, n: usize) -> Vec<tokio::task::JoinHandle<()>>
 /// Claim and process documents until the task is dropped.
 pub async fn run(state: Arc<AppState>, owner: String) {
     tracing::info!(%owner, "ingest worker started");
-    loop {
-        match run_once(&state, &owner).await {
-            Ok(true) => continue,
-            Ok(false) => {
-                let notified = state.ingest_notify.notified();
-                let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
-            }
-            Err(e) => {
-                tracing::error!(error = ?e, "ingest queue unavailable");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
-    }
+    let idle = Duration::from_millis(500);
+    crate::lease::drive("ingest", &state.ingest_notify, idle, || {
+        run_once(&state, &owner)
+    })
+    .await
 }
 
 /// Process at most one due document; false when none was due.
@@ -132,22 +124,13 @@ async fn process_with_lease(
     doc: &Document,
 ) -> Result<usize, ProcessError> {
     let lease_ms = state.config.ingest.lease_secs as i64 * 1000;
-    let renew = async {
-        let mut tick = tokio::time::interval(Duration::from_millis(lease_ms as u64 / 3));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            match state.db.renew_lease(&doc.id, owner, lease_ms).await {
-                Ok(true) => {}
-                Ok(false) => return ProcessError::Superseded,
-                Err(e) => tracing::warn!(error = %e, "could not renew lease"),
-            }
-        }
-    };
-    tokio::select! {
-        r = process(state, owner, doc) => r,
-        lost = renew => Err(lost),
-    }
+    crate::lease::with_lease(
+        lease_ms,
+        process(state, owner, doc),
+        || state.db.renew_lease(&doc.id, owner, lease_ms),
+        ProcessError::Superseded,
+    )
+    .await
 }
 
 /// Where and how a document's chunks are written: a knowledge base's live generation, or the

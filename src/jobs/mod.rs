@@ -86,6 +86,7 @@ pub async fn enqueue_reindex(
         next_attempt_at: now,
         lease_owner: None,
         lease_expires_at: None,
+        retired_collection: None,
         created_at: now,
         started_at: None,
         finished_at: None,
@@ -129,7 +130,7 @@ pub async fn cancel(state: &AppState, job: &Job, reason: Option<&str>) -> Result
             now.map_or_else(|| "deleted".to_owned(), |j| j.status)
         )));
     }
-    drop_target(state, job).await;
+    sweep_retired(state, Some(&job.id)).await;
     tracing::info!(job = %job.id, "job canceled");
     Ok(state
         .db
@@ -138,18 +139,45 @@ pub async fn cancel(state: &AppState, job: &Job, reason: Option<&str>) -> Result
         .unwrap_or_else(|| job.clone()))
 }
 
-/// Drop a job's target collection unless it became the live one. Failures are logged: the
-/// worker that notices the job ended drops it again.
-pub(crate) async fn drop_target(state: &AppState, job: &Job) {
-    let Some(target) = &job.target_collection else {
-        return;
-    };
-    if let Ok(Some(kb)) = state.db.get_kb(&job.project_id, &job.kb_id).await {
-        if kb.collection == *target {
-            return;
+/// Drop `collection` of knowledge base `kb` unless it is the live one.
+pub async fn drop_unless_live(
+    state: &AppState,
+    project: &str,
+    kb: &str,
+    collection: &str,
+) -> Result<(), crate::vector::VectorError> {
+    if let Ok(Some(kb)) = state.db.get_kb(project, kb).await {
+        if kb.collection == collection {
+            return Ok(());
         }
     }
-    if let Err(e) = state.vectors.delete_collection(target).await {
-        tracing::warn!(job = %job.id, error = %e, "could not drop the job's collection");
+    state.vectors.delete_collection(collection).await
+}
+
+/// Drop the collections ended jobs left behind (every job's, or just `job`'s): the old
+/// generation after a switch, the half-built one after a cancel or failure. The job row
+/// remembers the collection until it is gone, so a crash between the switch and the drop
+/// leaks nothing: the next sweep (any runner, when idle) finishes it.
+pub async fn sweep_retired(state: &AppState, job: Option<&str>) {
+    let rows = match state.db.retired_collections(job).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list retired collections");
+            return;
+        }
+    };
+    for (id, project, kb, collection) in rows {
+        match drop_unless_live(state, &project, &kb, &collection).await {
+            Ok(()) => {
+                if let Err(e) = state.db.clear_retired(&id).await {
+                    tracing::warn!(job = %id, error = %e, "could not record a dropped collection");
+                } else {
+                    tracing::info!(job = %id, %collection, "retired collection dropped");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(job = %id, %collection, error = %e, "could not drop a retired collection; will retry")
+            }
+        }
     }
 }

@@ -64,19 +64,11 @@ pub fn spawn(state: Arc<AppState>, n: usize) -> Vec<tokio::task::JoinHandle<()>>
 /// Claim and run jobs until the task is dropped.
 pub async fn run(state: Arc<AppState>, owner: String) {
     tracing::info!(%owner, "job runner started");
-    loop {
-        match run_once(&state, &owner).await {
-            Ok(true) => continue,
-            Ok(false) => {
-                let notified = state.jobs_notify.notified();
-                let _ = tokio::time::timeout(Duration::from_millis(1000), notified).await;
-            }
-            Err(e) => {
-                tracing::error!(error = ?e, "job queue unavailable");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
-    }
+    let idle = Duration::from_millis(1000);
+    crate::lease::drive("jobs", &state.jobs_notify, idle, || {
+        run_once(&state, &owner)
+    })
+    .await
 }
 
 /// Run at most one due job; false when none was due.
@@ -88,6 +80,7 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool
         .await
         .context("claiming a job")?
     else {
+        sweep_now_and_then(state).await;
         return Ok(false);
     };
     let span = tracing::info_span!("job", job = %job.id, kind = %job.kind, kb = %job.kb_id, attempt = job.attempts);
@@ -111,22 +104,25 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool
             // Canceled: make sure nothing we wrote after the cancel's drop survives.
             if let Some(now) = db.get_job(&job.id).await? {
                 if now.status == status::CANCELED || now.status == status::FAILED {
-                    super::drop_target(state, &now).await;
+                    if let Some(target) = &now.target_collection {
+                        let dropped =
+                            super::drop_unless_live(state, &now.project_id, &now.kb_id, target)
+                                .await;
+                        if let Err(e) = dropped {
+                            tracing::warn!(parent: &span, error = %e, "could not drop the job's collection");
+                        }
+                    }
                 }
             }
         }
         Err(JobError::Permanent(msg)) => {
             tracing::warn!(parent: &span, error = %msg, "job failed");
-            if db.fail_job(&job.id, owner, &msg, None).await? {
-                super::drop_target(state, &job).await;
-            }
+            db.fail_job(&job.id, owner, &msg, None).await?;
         }
         Err(JobError::Transient(msg)) if job.attempts >= state.config.jobs.max_attempts => {
             let msg = format!("gave up after {} attempts: {msg}", job.attempts);
             tracing::warn!(parent: &span, error = %msg, "job failed");
-            if db.fail_job(&job.id, owner, &msg, None).await? {
-                super::drop_target(state, &job).await;
-            }
+            db.fail_job(&job.id, owner, &msg, None).await?;
         }
         Err(JobError::Transient(msg)) => {
             let backoff = (1000i64 << job.attempts.clamp(0, 6)).min(60_000);
@@ -135,28 +131,37 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool
                 .await?;
         }
     }
+    // What the job left behind (old generation, or its own after a failure) goes now.
+    super::sweep_retired(state, Some(&job.id)).await;
     Ok(true)
+}
+
+/// When idle, at most once a minute per process: drop collections that ended jobs left
+/// behind because their runner died between the switch and the drop.
+async fn sweep_now_and_then(state: &AppState) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = crate::store::now_ms();
+    let last = LAST.load(Ordering::Relaxed);
+    if now - last >= 60_000
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        super::sweep_retired(state, None).await;
+    }
 }
 
 /// Run while renewing the lease; a failed renewal (canceled, reclaimed) stops the work.
 async fn run_with_lease(state: &AppState, owner: &str, job: &Job) -> Result<(), JobError> {
     let lease_ms = state.config.jobs.lease_secs as i64 * 1000;
-    let renew = async {
-        let mut tick = tokio::time::interval(Duration::from_millis(lease_ms as u64 / 3));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            match state.db.renew_job_lease(&job.id, owner, lease_ms).await {
-                Ok(true) => {}
-                Ok(false) => return JobError::Lost,
-                Err(e) => tracing::warn!(error = %e, "could not renew the job's lease"),
-            }
-        }
-    };
-    tokio::select! {
-        r = run_job(state, owner, job) => r,
-        lost = renew => Err(lost),
-    }
+    crate::lease::with_lease(
+        lease_ms,
+        run_job(state, owner, job),
+        || state.db.renew_job_lease(&job.id, owner, lease_ms),
+        JobError::Lost,
+    )
+    .await
 }
 
 async fn run_job(state: &AppState, owner: &str, job: &Job) -> Result<(), JobError> {
@@ -210,17 +215,9 @@ async fn reindex(state: &AppState, owner: &str, job: &Job) -> Result<(), JobErro
         return Err(JobError::Lost);
     }
     tracing::info!(job = %job.id, kb = %kb.id, from = %kb.collection, to = %target.collection, "switched to the new generation");
+    // The old collection is recorded as retired with the switch; `run_once` drops it next.
     // Searches that read the old pointer just before the switch retry on the new one when
-    // the old collection is gone (see retrieval), so it can go now.
-    let mut tries = 0;
-    while let Err(e) = state.vectors.delete_collection(&kb.collection).await {
-        tries += 1;
-        if tries >= 5 {
-            tracing::warn!(collection = %kb.collection, error = %e, "could not drop the old generation");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500 * tries)).await;
-    }
+    // it is gone (see retrieval).
     Ok(())
 }
 

@@ -40,6 +40,8 @@ pub struct Job {
     #[serde(skip)]
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<i64>,
+    #[serde(skip)]
+    pub retired_collection: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -49,7 +51,8 @@ pub struct Job {
 const JOB_COLUMNS: &str = "id, project_id, kind, kb_id, status, target_generation, \
     target_collection, target_model, target_dim, target_max_tokens, target_overlap, \
     target_markdown, docs_total, docs_done, chunks_done, error, attempts, next_attempt_at, \
-    lease_owner, lease_expires_at, created_at, started_at, finished_at, updated_at";
+    lease_owner, lease_expires_at, retired_collection, created_at, started_at, finished_at, \
+    updated_at";
 
 /// Job kinds, as stored.
 pub mod kind {
@@ -118,7 +121,7 @@ impl Db {
     pub async fn insert_job(&self, job: &Job) -> Result<bool, sqlx::Error> {
         let res = sqlx::query(&format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
         ))
         .bind(&job.id)
         .bind(&job.project_id)
@@ -140,6 +143,7 @@ impl Db {
         .bind(job.next_attempt_at)
         .bind(&job.lease_owner)
         .bind(job.lease_expires_at)
+        .bind(&job.retired_collection)
         .bind(job.created_at)
         .bind(job.started_at)
         .bind(job.finished_at)
@@ -441,11 +445,13 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE jobs SET status = 'succeeded', error = NULL, lease_owner = NULL, lease_expires_at = NULL, \
-             finished_at = $3, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+             retired_collection = $4, finished_at = $3, updated_at = $3 \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
         )
         .bind(&job.id)
         .bind(owner)
         .bind(now)
+        .bind(old_collection)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -501,7 +507,8 @@ impl Db {
         };
         let done = sqlx::query(
             "UPDATE jobs SET status = $3, error = $4, next_attempt_at = $5, lease_owner = NULL, lease_expires_at = NULL, \
-             updated_at = $6, finished_at = CASE WHEN $3 = 'failed' THEN $6 ELSE finished_at END \
+             updated_at = $6, finished_at = CASE WHEN $3 = 'failed' THEN $6 ELSE finished_at END, \
+             retired_collection = CASE WHEN $3 = 'failed' THEN target_collection ELSE retired_collection END \
              WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
         )
         .bind(id)
@@ -521,7 +528,7 @@ impl Db {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE jobs SET status = 'canceled', error = COALESCE($2, error), lease_owner = NULL, \
-             lease_expires_at = NULL, finished_at = $3, updated_at = $3 \
+             lease_expires_at = NULL, retired_collection = target_collection, finished_at = $3, updated_at = $3 \
              WHERE id = $1 AND status IN ('queued', 'running')",
         )
         .bind(id)
@@ -530,5 +537,32 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Ended jobs that left a collection behind: (job id, project, knowledge base, collection).
+    pub async fn retired_collections(
+        &self,
+        job: Option<&str>,
+    ) -> Result<Vec<(String, String, String, String)>, sqlx::Error> {
+        let mut sql = "SELECT id, project_id, kb_id, retired_collection FROM jobs \
+            WHERE retired_collection IS NOT NULL AND status IN ('succeeded', 'failed', 'canceled')"
+            .to_owned();
+        if job.is_some() {
+            sql.push_str(" AND id = $1");
+        }
+        let mut q = sqlx::query_as(&sql);
+        if let Some(j) = job {
+            q = q.bind(j);
+        }
+        q.fetch_all(&self.pool).await
+    }
+
+    /// The retired collection of `job` is gone.
+    pub async fn clear_retired(&self, job: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE jobs SET retired_collection = NULL WHERE id = $1")
+            .bind(job)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

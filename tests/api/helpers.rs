@@ -42,6 +42,24 @@ pub fn models_data_dir() -> PathBuf {
     dir
 }
 
+/// The real `ragway` binary on `data_dir`, with the test models and no config file; the
+/// caller adds the subcommand and settings.
+pub fn ragway_command(data_dir: &std::path::Path) -> std::process::Command {
+    let models = models_data_dir();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ragway"));
+    cmd.env("RAGWAY__DATA_DIR", data_dir)
+        .env(
+            "RAGWAY__EMBEDDING__MODEL_DIR",
+            models.join("models/all-minilm-l6-v2"),
+        )
+        .env(
+            "RAGWAY__EMBEDDING__ONNXRUNTIME_PATH",
+            models.join("runtime/libonnxruntime.so"),
+        )
+        .env_remove("RAGWAY_CONFIG");
+    cmd
+}
+
 /// The PostgreSQL server the tests create their databases on.
 pub fn postgres_admin_url() -> String {
     std::env::var("RAGWAY_TEST_POSTGRES_URL")

@@ -5,7 +5,7 @@
 //! never claiming the same job.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::documents::Kb;
-use crate::helpers::{models_data_dir, spawn_with, test_config, Backend, TestApp};
+use crate::helpers::{models_data_dir, ragway_command, spawn_with, test_config, Backend, TestApp};
 use ragway::store::jobs::Job;
 use ragway::vector::{Filter, MatchValue, VectorStore};
 
@@ -201,10 +201,12 @@ async fn reindex_switches_generations_while_searches_never_come_back_empty() {
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        !collection_exists(&app, &old.collection).await,
-        "the old generation is dropped"
-    );
+    // The runner drops the old generation right after the switch.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while collection_exists(&app, &old.collection).await {
+        assert!(Instant::now() < deadline, "the old generation is dropped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Chunk counts are the new generation's: smaller chunks, more of them.
     let new_total = app
         .state
@@ -403,6 +405,34 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
             .unwrap(),
         0
     );
+    // The old generation was dropped right after the switch.
+    let job = app.state.db.get_job(&job_id).await.unwrap().unwrap();
+    assert_eq!(job.retired_collection, None);
+    // A runner that died between the switch and the drop leaves the collection recorded on
+    // the job: the next sweep drops it. A live collection is never dropped by a sweep.
+    let leftover = "kb_leftover_g1";
+    app.state
+        .vectors
+        .ensure_collection(leftover, 384)
+        .await
+        .unwrap();
+    for collection in [leftover, new.collection.as_str()] {
+        sqlx::query("UPDATE jobs SET retired_collection = $1 WHERE id = $2")
+            .bind(collection)
+            .bind(&job_id)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        ragway::jobs::sweep_retired(&app.state, None).await;
+        let job = app.state.db.get_job(&job_id).await.unwrap().unwrap();
+        assert_eq!(job.retired_collection, None, "swept");
+    }
+    assert!(!collection_exists(&app, leftover).await);
+    assert!(
+        collection_exists(&app, &new.collection).await,
+        "the live one stays"
+    );
+
     // Every document's recorded chunk count is its count in the new generation.
     let (_, docs) = kb.call(Method::GET, "/documents", None).await;
     for d in docs["data"].as_array().unwrap() {
@@ -631,21 +661,10 @@ async fn cancel_leaves_the_old_generation_serving() {
 /// A `ragway worker` process running only jobs, on the data dir (SQLite + Qdrant Edge) of a
 /// stopped test app.
 fn worker_process(data_dir: &std::path::Path) -> std::process::Child {
-    let models = models_data_dir();
-    Command::new(env!("CARGO_BIN_EXE_ragway"))
+    ragway_command(data_dir)
         .args(["worker", "--concurrency", "0", "--jobs", "1"])
-        .env("RAGWAY__DATA_DIR", data_dir)
-        .env(
-            "RAGWAY__EMBEDDING__MODEL_DIR",
-            models.join("models/all-minilm-l6-v2"),
-        )
-        .env(
-            "RAGWAY__EMBEDDING__ONNXRUNTIME_PATH",
-            models.join("runtime/libonnxruntime.so"),
-        )
         .env("RAGWAY__JOBS__LEASE_SECS", "2")
         .env("RAGWAY__LOG__LEVEL", "warn")
-        .env_remove("RAGWAY_CONFIG")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -711,9 +730,10 @@ async fn a_killed_worker_process_job_is_finished_by_another_exactly_once() {
 
     let mut second = worker_process(&data);
     let deadline = Instant::now() + Duration::from_secs(300);
+    // Ended, and what it left behind (the old generation) dropped.
     let j = loop {
         let j = db.get_job(&id).await.unwrap().unwrap();
-        if !j.is_active() {
+        if !j.is_active() && j.retired_collection.is_none() {
             break j;
         }
         assert!(
@@ -810,6 +830,7 @@ async fn two_postgres_workers_never_claim_the_same_job() {
             next_attempt_at: now,
             lease_owner: None,
             lease_expires_at: None,
+            retired_collection: None,
             created_at: now,
             started_at: None,
             finished_at: None,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::fake_openai::FakeOpenAi;
-use crate::helpers::models_data_dir;
+use crate::helpers::ragway_command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests() {
@@ -17,23 +17,12 @@ async fn sigterm_drains_in_flight_requests() {
         .local_addr()
         .unwrap()
         .port();
-    let models = models_data_dir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ragway"))
+    let mut child = ragway_command(data.path())
         .arg("serve")
-        .env("RAGWAY__DATA_DIR", data.path())
         .env("RAGWAY__SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env(
-            "RAGWAY__EMBEDDING__MODEL_DIR",
-            models.join("models/all-minilm-l6-v2"),
-        )
-        .env(
-            "RAGWAY__EMBEDDING__ONNXRUNTIME_PATH",
-            models.join("runtime/libonnxruntime.so"),
-        )
         .env("RAGWAY__GENERATION__TIMEOUT_SECS", "30")
         .env("OPENAI_BASE_URL", &fake.base_url)
         .env("OPENAI_MODEL", "slow")
-        .env_remove("RAGWAY_CONFIG")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
