@@ -21,6 +21,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub embedding: EmbeddingConfig,
     pub chunking: ChunkingConfig,
+    pub sparse: SparseConfig,
     pub ingest: IngestConfig,
     pub jobs: JobsConfig,
     pub generation: GenerationConfig,
@@ -250,6 +251,41 @@ pub struct EmbeddingModelConfig {
     pub dir: PathBuf,
 }
 
+/// The BM25 leg's document-side term weighting (the engine applies IDF). Changing it changes
+/// only documents indexed afterwards: re-index a knowledge base to apply it to all of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SparseConfig {
+    /// Term-frequency saturation.
+    pub k1: f32,
+    /// Length normalisation: 0 ignores chunk length, 1 normalises fully.
+    pub b: f32,
+    /// The chunk length (in terms, after stop words) counted as average.
+    pub avg_len: f32,
+}
+
+impl Default for SparseConfig {
+    fn default() -> Self {
+        let d = ragway_ingest::sparse::Bm25Config::default();
+        SparseConfig {
+            k1: d.k1,
+            b: d.b,
+            avg_len: d.avg_len,
+        }
+    }
+}
+
+impl SparseConfig {
+    pub fn bm25(&self) -> ragway_ingest::sparse::Bm25Config {
+        ragway_ingest::sparse::Bm25Config {
+            k1: self.k1,
+            b: self.b,
+            avg_len: self.avg_len,
+            ..Default::default()
+        }
+    }
+}
+
 /// Background jobs (re-indexing a knowledge base).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -430,6 +466,15 @@ impl Config {
         }
         if self.ingest.max_attempts < 1 {
             return Err(invalid("ingest.max_attempts", "must be at least 1"));
+        }
+        if !(self.sparse.k1 > 0.0 && self.sparse.k1 <= 10.0) {
+            return Err(invalid("sparse.k1", "must be in (0, 10]"));
+        }
+        if !(0.0..=1.0).contains(&self.sparse.b) {
+            return Err(invalid("sparse.b", "must be in [0, 1]"));
+        }
+        if !(1.0..=100_000.0).contains(&self.sparse.avg_len) {
+            return Err(invalid("sparse.avg_len", "must be in [1, 100000]"));
         }
         if self.jobs.lease_secs < 2 {
             return Err(invalid("jobs.lease_secs", "must be at least 2"));

@@ -11,7 +11,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use ragway_ingest::embed::{Embedder, EmbedderConfig};
 use ragway_ingest::pipeline::Pipeline;
-use ragway_ingest::sparse::{Bm25, Bm25Config};
+use ragway_ingest::sparse::Bm25;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
@@ -79,7 +79,7 @@ impl AppState {
             None => load_embedder(&config).await?,
         };
         let tokenizer = embedder.tokenizer();
-        let bm25 = Bm25::new(Bm25Config::default());
+        let bm25 = Bm25::new(config.sparse.bm25());
         let pipeline = Arc::new(Pipeline::new(embedder, bm25.clone()));
         let mut models = std::collections::BTreeMap::new();
         models.insert(pipeline.embedder.model_name().to_owned(), pipeline.clone());

@@ -443,6 +443,14 @@ struct Settings {
     overlap_tokens: usize,
     markdown: bool,
     title_in_chunks: bool,
+    /// BM25 k1, b, avg_len (absent in fingerprints from before it was recorded: the defaults).
+    #[serde(default = "default_bm25")]
+    bm25: [f32; 3],
+}
+
+fn default_bm25() -> [f32; 3] {
+    let d = crate::config::SparseConfig::default();
+    [d.k1, d.b, d.avg_len]
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -544,6 +552,11 @@ async fn ingest(
         overlap_tokens: state.config.chunking.overlap_tokens,
         markdown: state.config.chunking.markdown,
         title_in_chunks: state.config.ingest.title_in_chunks,
+        bm25: [
+            state.config.sparse.k1,
+            state.config.sparse.b,
+            state.config.sparse.avg_len,
+        ],
     };
     let print_path = state.config.data_dir.join(FINGERPRINT_FILE);
     let previous = read_fingerprint(&print_path);

@@ -35,6 +35,15 @@ fn errors_name_the_key() {
     assert!(e.contains("bindd"), "unknown keys are errors: {e}");
     let e = load("[embedding]\nthreads = 0").unwrap_err();
     assert!(e.contains("embedding.threads"), "{e}");
+    let e = load("[sparse]\nb = 1.5").unwrap_err();
+    assert!(e.contains("sparse.b"), "{e}");
+    let e = load("[jobs]\nlease_secs = 1").unwrap_err();
+    assert!(e.contains("jobs.lease_secs"), "{e}");
+    let e = load("[[embedding.models]]\nname = \"a\"\ndir = \"x\"\n[[embedding.models]]\nname = \"a\"\ndir = \"y\"")
+        .unwrap_err();
+    assert!(e.contains("embedding.models"), "{e}");
+    let c = load("[sparse]\nk1 = 0.9\nb = 0.4").unwrap();
+    assert_eq!((c.sparse.bm25().k1, c.sparse.bm25().b), (0.9, 0.4));
 }
 
 #[test]
