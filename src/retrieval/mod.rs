@@ -313,6 +313,9 @@ pub fn mmr(chunks: Vec<RetrievedChunk>, diversity: f32, k: usize) -> Vec<Retriev
             inter / union
         }
     };
+    // Each candidate's highest similarity to the chunks picked so far, updated against the
+    // newest pick only: O(n·k) similarities instead of O(n·k²).
+    let mut max_sim = vec![0.0f32; chunks.len()];
     let mut picked: Vec<usize> = Vec::with_capacity(k);
     let mut left: Vec<usize> = (0..chunks.len()).collect();
     while picked.len() < k && !left.is_empty() {
@@ -320,15 +323,18 @@ pub fn mmr(chunks: Vec<RetrievedChunk>, diversity: f32, k: usize) -> Vec<Retriev
             .iter()
             .enumerate()
             .map(|(pos, &i)| {
-                let sim = picked
-                    .iter()
-                    .map(|&j| jaccard(&words[i], &words[j]))
-                    .fold(0.0, f32::max);
-                (pos, (1.0 - diversity) * rel(&chunks[i]) - diversity * sim)
+                (
+                    pos,
+                    (1.0 - diversity) * rel(&chunks[i]) - diversity * max_sim[i],
+                )
             })
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .expect("left is not empty");
-        picked.push(left.remove(pos));
+        let newest = left.remove(pos);
+        picked.push(newest);
+        for &i in &left {
+            max_sim[i] = max_sim[i].max(jaccard(&words[i], &words[newest]));
+        }
     }
     let mut slots: Vec<Option<RetrievedChunk>> = chunks.into_iter().map(Some).collect();
     picked.into_iter().filter_map(|i| slots[i].take()).collect()
