@@ -1,5 +1,6 @@
-//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: every dependency a
-//! request needs answers too).
+//! Liveness (`/healthz`: the process answers), readiness (`/readyz`: every dependency a
+//! request needs answers too) and the API's description (`/openapi.json`, from
+//! `docs/openapi.json`; a test keeps it in step with the routes).
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -8,7 +9,17 @@ use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/openapi.json", web::get().to(openapi));
+}
+
+/// The OpenAPI 3.1 description of every route.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI)
 }
 
 async fn healthz() -> HttpResponse {

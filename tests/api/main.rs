@@ -9,5 +9,6 @@ mod fake_openai;
 mod helpers;
 mod jobs;
 mod llm_e2e;
+mod openapi;
 mod shutdown;
 mod vector_store;
