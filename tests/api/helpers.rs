@@ -67,7 +67,7 @@ pub fn postgres_admin_url() -> String {
 }
 
 /// One embedder for the whole test binary: loading it per test would dominate the run time.
-fn shared_embedder(config: &Config) -> Embedder {
+pub fn shared_embedder(config: &Config) -> Embedder {
     static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
     EMBEDDER
         .get_or_init(|| {

@@ -6,6 +6,7 @@ mod config;
 mod documents;
 mod eval;
 mod fake_openai;
+mod faults;
 mod helpers;
 mod jobs;
 mod llm_e2e;
