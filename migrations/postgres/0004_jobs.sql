@@ -37,6 +37,9 @@ CREATE INDEX jobs_retired ON jobs(retired_collection);
 CREATE UNIQUE INDEX jobs_one_active_reindex ON jobs(project_id, kb_id)
     WHERE kind = 'reindex_kb' AND status IN ('queued', 'running');
 
+-- A re-index pages through a knowledge base's ready documents by id.
+CREATE INDEX documents_kb_status_id ON documents(project_id, kb_id, status, id);
+
 CREATE TABLE job_documents (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     document_id TEXT NOT NULL,

@@ -232,13 +232,25 @@ async fn catch_up(
     target: &Target,
 ) -> Result<(), JobError> {
     let db = &state.db;
+    // Passes over the knowledge base in id order; a pass that found nothing ends the catch-up.
+    let mut after: Option<String> = None;
+    let mut pass_found = false;
     loop {
-        let total = db.ready_document_count(&job.project_id, &job.kb_id).await?;
-        if !db.set_job_total(&job.id, owner, total).await? {
-            return Err(JobError::Lost);
+        if after.is_none() {
+            let total = db.ready_document_count(&job.project_id, &job.kb_id).await?;
+            if !db.set_job_total(&job.id, owner, total).await? {
+                return Err(JobError::Lost);
+            }
         }
-        let pending = db.job_pending_documents(job, PAGE).await?;
+        let pending = db
+            .job_pending_documents(job, after.as_deref(), PAGE)
+            .await?;
         if pending.is_empty() {
+            if after.take().is_some() && pass_found {
+                // The pass wrote documents; another one catches what changed meanwhile.
+                pass_found = false;
+                continue;
+            }
             if db
                 .documents_claimed_before(&job.project_id, &job.kb_id, job.created_at)
                 .await?
@@ -249,6 +261,8 @@ async fn catch_up(
             tokio::time::sleep(Duration::from_millis(250)).await;
             continue;
         }
+        pass_found = true;
+        after = pending.last().map(|d| d.id.clone());
         for doc in pending {
             let Some(bytes) = db.document_source(&doc.id).await? else {
                 continue; // deleted meanwhile

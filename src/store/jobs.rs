@@ -326,6 +326,16 @@ impl Db {
         if guard.execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(false);
         }
+        // The guard above holds the job row's lock until commit, so marks of one job are
+        // serialised and the counters below stay exact (no recount: that is O(documents) per
+        // mark, quadratic over a job).
+        let previous: Option<(i64,)> = sqlx::query_as(
+            "SELECT chunks FROM job_documents WHERE job_id = $1 AND document_id = $2",
+        )
+        .bind(job)
+        .bind(document)
+        .fetch_optional(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO job_documents (job_id, document_id, content_hash, chunks, owner, done_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id, document_id) DO UPDATE SET \
@@ -340,12 +350,16 @@ impl Db {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        let (docs, delta) = match previous {
+            Some((before,)) => (0i64, chunks - before),
+            None => (1, chunks),
+        };
         sqlx::query(
-            "UPDATE jobs SET docs_done = (SELECT COUNT(*) FROM job_documents WHERE job_id = $1), \
-             chunks_done = (SELECT CAST(COALESCE(SUM(chunks), 0) AS BIGINT) FROM job_documents WHERE job_id = $1) \
-             WHERE id = $1",
+            "UPDATE jobs SET docs_done = docs_done + $2, chunks_done = chunks_done + $3 WHERE id = $1",
         )
         .bind(job)
+        .bind(docs)
+        .bind(delta)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -353,15 +367,17 @@ impl Db {
     }
 
     /// Ready documents of the job's knowledge base it has not written at their current
-    /// content (no mark, or a mark of an older version), by id, at most `limit`.
+    /// content (no mark, or a mark of an older version), by id after `after` (keyset paging:
+    /// a pass over the knowledge base reads each document once), at most `limit`.
     pub async fn job_pending_documents(
         &self,
         job: &Job,
+        after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<super::knowledge::Document>, sqlx::Error> {
         sqlx::query_as(&format!(
             "SELECT {} FROM documents d LEFT JOIN job_documents m ON m.job_id = $1 AND m.document_id = d.id \
-             WHERE d.project_id = $2 AND d.kb_id = $3 AND d.status = 'ready' \
+             WHERE d.project_id = $2 AND d.kb_id = $3 AND d.status = 'ready' AND d.id > $5 \
              AND (m.document_id IS NULL OR m.content_hash <> d.content_hash) ORDER BY d.id LIMIT $4",
             super::knowledge::DOC_COLUMNS
                 .split(", ")
@@ -373,6 +389,7 @@ impl Db {
         .bind(&job.project_id)
         .bind(&job.kb_id)
         .bind(limit)
+        .bind(after.unwrap_or(""))
         .fetch_all(&self.pool)
         .await
     }
@@ -389,12 +406,26 @@ impl Db {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    /// Forget a document the job marked (it was deleted), keeping the counters exact.
     pub async fn unmark_job_document(&self, job: &str, document: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM job_documents WHERE job_id = $1 AND document_id = $2")
+        let mut tx = self.pool.begin().await?;
+        let removed: Option<(i64,)> = sqlx::query_as(
+            "DELETE FROM job_documents WHERE job_id = $1 AND document_id = $2 RETURNING chunks",
+        )
+        .bind(job)
+        .bind(document)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((chunks,)) = removed {
+            sqlx::query(
+                "UPDATE jobs SET docs_done = docs_done - 1, chunks_done = chunks_done - $2 WHERE id = $1",
+            )
             .bind(job)
-            .bind(document)
-            .execute(&self.pool)
+            .bind(chunks)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -357,6 +357,15 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
         "the two ingests during the job were written to it: {marks:?}"
     );
     assert!(marks.iter().all(|(_, o)| o == "ingest"));
+    // A document added and deleted while the job waits: marked, then forgotten by the job.
+    let (_, b) = kb
+        .put_text("gone", "A short-lived note about walruses.", json!({}))
+        .await;
+    assert_eq!(b["data"][0]["status"], "ready", "{b}");
+    let j = app.state.db.get_job(&job_id).await.unwrap().unwrap();
+    assert_eq!((j.docs_done, j.status.as_str()), (3, "queued"));
+    let (s, b) = kb.call(Method::DELETE, "/documents/gone", None).await;
+    assert_eq!(s, 200, "{b}");
 
     // Run the job by hand.
     let state = app.state.clone().into_inner();
@@ -367,6 +376,18 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
     assert_eq!(done["status"], "succeeded", "{done}");
     // 4 - 1 deleted + 1 new = 4 documents; the two written by ingest were not redone.
     assert_eq!(done["progress"]["documents_done"], 4, "{done}");
+    let (marked, chunks): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(chunks), 0) AS BIGINT) FROM job_documents WHERE job_id = $1",
+    )
+    .bind(&job_id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(marked, 4, "the deleted document's mark is gone");
+    assert_eq!(
+        done["progress"]["chunks"], chunks,
+        "the counters are exact: {done}"
+    );
     let owners: BTreeMap<String, String> = sqlx::query_as(
         "SELECT d.external_id, m.owner FROM job_documents m JOIN documents d ON d.id = m.document_id WHERE m.job_id = $1",
     )
