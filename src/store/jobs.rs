@@ -8,7 +8,6 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::{now_ms, Db};
-use crate::config::DatabaseKind;
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct Job {
@@ -241,17 +240,11 @@ impl Db {
     /// one whose lease ran out (its worker died).
     pub async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<Job>, sqlx::Error> {
         let now = now_ms();
-        let lock = match self.kind {
-            DatabaseKind::Postgres => "FOR UPDATE SKIP LOCKED",
-            DatabaseKind::Sqlite => "",
-        };
-        sqlx::query_as(&format!(
-            "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
-             attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND next_attempt_at <= $3) \
-                OR (status = 'running' AND lease_expires_at < $3) \
-                ORDER BY next_attempt_at, created_at LIMIT 1 {lock}) \
-             RETURNING {JOB_COLUMNS}"
+        sqlx::query_as(&self.claim_sql(
+            "jobs",
+            "running",
+            ", started_at = COALESCE(started_at, $3)",
+            JOB_COLUMNS,
         ))
         .bind(owner)
         .bind(now + lease_ms)

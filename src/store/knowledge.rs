@@ -7,7 +7,6 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::{now_ms, Db};
-use crate::config::DatabaseKind;
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct KnowledgeBase {
@@ -395,23 +394,12 @@ impl Db {
         lease_ms: i64,
     ) -> Result<Option<Document>, sqlx::Error> {
         let now = now_ms();
-        let lock = match self.kind {
-            DatabaseKind::Postgres => "FOR UPDATE SKIP LOCKED",
-            DatabaseKind::Sqlite => "",
-        };
-        sqlx::query_as(&format!(
-            "UPDATE documents SET status = 'processing', lease_owner = $1, lease_expires_at = $2, \
-             attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM documents WHERE (status = 'queued' AND next_attempt_at <= $3) \
-                OR (status = 'processing' AND lease_expires_at < $3) \
-                ORDER BY next_attempt_at, created_at LIMIT 1 {lock}) \
-             RETURNING {DOC_COLUMNS}"
-        ))
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
+        sqlx::query_as(&self.claim_sql("documents", "processing", "", DOC_COLUMNS))
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
     }
 
     /// Mark a claimed document ready. False when the claim was lost (deleted, re-queued by a

@@ -32,6 +32,32 @@ pub fn now_ms() -> i64 {
 }
 
 impl Db {
+    /// The statement that claims the next due row of a leased queue table (`documents`,
+    /// `jobs`) for `$1` until `$2`, at time `$3`: a queued row whose backoff is over, or a
+    /// `working` one whose lease ran out (its worker died). `FOR UPDATE SKIP LOCKED` on
+    /// PostgreSQL keeps concurrent claimers apart; SQLite has a single writer.
+    /// `extra_set` adds assignments; the claimed row comes back as `columns`.
+    pub(crate) fn claim_sql(
+        &self,
+        table: &str,
+        working: &str,
+        extra_set: &str,
+        columns: &str,
+    ) -> String {
+        let lock = match self.kind {
+            DatabaseKind::Postgres => "FOR UPDATE SKIP LOCKED",
+            DatabaseKind::Sqlite => "",
+        };
+        format!(
+            "UPDATE {table} SET status = '{working}', lease_owner = $1, lease_expires_at = $2, \
+             attempts = attempts + 1, updated_at = $3{extra_set} \
+             WHERE id = (SELECT id FROM {table} WHERE (status = 'queued' AND next_attempt_at <= $3) \
+                OR (status = '{working}' AND lease_expires_at < $3) \
+                ORDER BY next_attempt_at, created_at LIMIT 1 {lock}) \
+             RETURNING {columns}"
+        )
+    }
+
     /// Connect (creating the SQLite file and data dir when needed) and apply migrations.
     pub async fn connect(config: &Config) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
