@@ -198,13 +198,125 @@ impl Default for DatabaseConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VectorStoreConfig {
     /// A Qdrant server or cluster (`http://host:6334`, gRPC); unset = Qdrant Edge in
     /// `data_dir/vectors`.
     pub url: Option<String>,
     pub api_key: Option<SecretString>,
+    /// Server only: in front of every collection name on the server, so deployments can share
+    /// a cluster. Changing it hides the existing collections.
+    pub collection_prefix: String,
+    /// Server only: longest wait for one call to the server, connecting included.
+    pub timeout_secs: u64,
+    /// Server only: shards per new collection.
+    pub shard_number: u32,
+    /// Server only: copies of each shard of a new collection.
+    pub replication_factor: u32,
+    /// Server only: replicas that must apply a write before it is acknowledged.
+    pub write_consistency_factor: u32,
+    /// New collections keep their dense vectors on disk (memory-mapped), not in RAM.
+    pub on_disk_vectors: bool,
+    /// New collections keep payloads (chunk text, metadata) on disk, not in RAM.
+    pub on_disk_payload: bool,
+}
+
+impl Default for VectorStoreConfig {
+    fn default() -> Self {
+        let collections = crate::vector::CollectionSettings::default();
+        VectorStoreConfig {
+            url: None,
+            api_key: None,
+            collection_prefix: String::new(),
+            timeout_secs: 10,
+            shard_number: collections.shard_number,
+            replication_factor: collections.replication_factor,
+            write_consistency_factor: collections.write_consistency_factor,
+            on_disk_vectors: collections.on_disk_vectors,
+            on_disk_payload: collections.on_disk_payload,
+        }
+    }
+}
+
+impl VectorStoreConfig {
+    /// How new collections are laid out.
+    pub fn collection_settings(&self) -> crate::vector::CollectionSettings {
+        crate::vector::CollectionSettings {
+            shard_number: self.shard_number,
+            replication_factor: self.replication_factor,
+            write_consistency_factor: self.write_consistency_factor,
+            on_disk_vectors: self.on_disk_vectors,
+            on_disk_payload: self.on_disk_payload,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "vector_store.url",
+                    format!("`{url}` is not an http:// or https:// URL of a Qdrant server"),
+                ));
+            }
+        }
+        let prefix = &self.collection_prefix;
+        if prefix.len() > 32
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        {
+            return Err(invalid(
+                "vector_store.collection_prefix",
+                "use at most 32 of [A-Za-z0-9_-]",
+            ));
+        }
+        if !(1..=600).contains(&self.timeout_secs) {
+            return Err(invalid("vector_store.timeout_secs", "must be in 1..=600"));
+        }
+        if !(1..=1000).contains(&self.shard_number) {
+            return Err(invalid("vector_store.shard_number", "must be in 1..=1000"));
+        }
+        if !(1..=100).contains(&self.replication_factor) {
+            return Err(invalid(
+                "vector_store.replication_factor",
+                "must be in 1..=100",
+            ));
+        }
+        if !(1..=self.replication_factor).contains(&self.write_consistency_factor) {
+            return Err(invalid(
+                "vector_store.write_consistency_factor",
+                format!(
+                    "must be in 1..=vector_store.replication_factor ({})",
+                    self.replication_factor
+                ),
+            ));
+        }
+        if self.url.is_none() {
+            // Qdrant Edge is one shard in this process: asking it for a cluster layout is a
+            // mistake worth stopping at, not a setting to drop silently.
+            let server_only = [
+                ("vector_store.collection_prefix", !prefix.is_empty()),
+                ("vector_store.shard_number", self.shard_number != 1),
+                (
+                    "vector_store.replication_factor",
+                    self.replication_factor != 1,
+                ),
+                (
+                    "vector_store.write_consistency_factor",
+                    self.write_consistency_factor != 1,
+                ),
+            ];
+            if let Some((key, _)) = server_only.iter().find(|(_, set)| *set) {
+                return Err(invalid(
+                    key,
+                    "applies only to a Qdrant server (set vector_store.url); the embedded \
+                     Qdrant Edge store is one local shard",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -426,14 +538,7 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
-        if let Some(url) = &self.vector_store.url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(
-                    "vector_store.url",
-                    format!("`{url}` is not an http:// or https:// URL of a Qdrant server"),
-                ));
-            }
-        }
+        self.vector_store.validate()?;
         if let Some(token) = &self.auth.admin_token {
             use secrecy::ExposeSecret;
             if token.expose_secret().len() < 16 {

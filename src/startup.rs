@@ -20,7 +20,7 @@ use crate::generation::Generation;
 use crate::retrieval::rerank::Rerankers;
 use crate::store::Db;
 use crate::vector::edge::EdgeStore;
-use crate::vector::qdrant::QdrantStore;
+use crate::vector::qdrant::{QdrantOptions, QdrantStore};
 use crate::vector::VectorStore;
 use crate::{api, error, telemetry};
 
@@ -113,21 +113,30 @@ impl AppState {
 }
 
 pub async fn open_vector_store(config: &Config) -> anyhow::Result<Arc<dyn VectorStore>> {
-    Ok(match &config.vector_store.url {
+    let settings = &config.vector_store;
+    Ok(match &settings.url {
         Some(url) => {
-            let key = config
-                .vector_store
-                .api_key
-                .as_ref()
-                .map(|k| k.expose_secret().to_owned());
+            let options = QdrantOptions {
+                url: url.clone(),
+                api_key: settings
+                    .api_key
+                    .as_ref()
+                    .map(|k| k.expose_secret().to_owned()),
+                collection_prefix: settings.collection_prefix.clone(),
+                timeout: std::time::Duration::from_secs(settings.timeout_secs),
+                collections: settings.collection_settings(),
+            };
             Arc::new(
-                QdrantStore::connect(url, key)
+                QdrantStore::connect(options)
                     .with_context(|| format!("connecting to Qdrant at {url}"))?,
             )
         }
         None => {
             let dir = config.vectors_dir();
-            let store = tokio::task::spawn_blocking(move || EdgeStore::open(&dir)).await??;
+            let collections = settings.collection_settings();
+            let store =
+                tokio::task::spawn_blocking(move || EdgeStore::open_with(&dir, collections))
+                    .await??;
             Arc::new(store)
         }
     })

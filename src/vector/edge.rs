@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use qdrant_edge::{
     CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
-    EdgeVectorParams, FieldIndexOperations, Fusion as EFusion, Modifier, NamedQuery,
+    EdgeVectorParams, FieldIndexOperations, Fusion as EFusion, Memory, Modifier, NamedQuery,
     PayloadFieldSchema, PayloadSchemaType, PointInsertOperations, PointOperations, Prefetch,
     QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal,
     WithPayloadInterface, WithVector,
@@ -21,17 +21,18 @@ use qdrant_edge::{
 use uuid::Uuid;
 
 use super::{
-    Filter, Fusion, Hit, Point, Query, SearchMode, VectorError, VectorResult, VectorStore, DENSE,
+    validate_collection_name as validate_name, CollectionSettings, Filter, Fusion, Hit, IndexKind,
+    Point, Query, SearchMode, VectorError, VectorResult, VectorStore, DENSE, PAYLOAD_INDEXES,
     SPARSE,
 };
 
-/// Payload fields every collection indexes, and how.
-const PAYLOAD_INDEXES: [(&str, PayloadSchemaType); 4] = [
-    ("kb_id", PayloadSchemaType::Keyword),
-    ("document_id", PayloadSchemaType::Keyword),
-    ("external_id", PayloadSchemaType::Keyword),
-    ("ordinal", PayloadSchemaType::Integer),
-];
+/// The engine's schema type of a ragway payload index.
+fn schema_type(kind: IndexKind) -> PayloadSchemaType {
+    match kind {
+        IndexKind::Integer => PayloadSchemaType::Integer,
+        IndexKind::Keyword | IndexKind::Other => PayloadSchemaType::Keyword,
+    }
+}
 
 /// A collection being created is built here, then renamed into place: a crash mid-creation
 /// leaves only a hidden directory that `open` sweeps, never a half-made shard it cannot load.
@@ -48,6 +49,8 @@ pub struct EdgeStore {
     /// Serialises creating and dropping collections (which touch the disk at length) without
     /// blocking readers of `collections`.
     lifecycle: tokio::sync::Mutex<()>,
+    /// How new collections are stored (only the `on_disk_*` fields apply to one local shard).
+    settings: CollectionSettings,
 }
 
 impl EdgeStore {
@@ -55,6 +58,12 @@ impl EdgeStore {
     /// Synchronous and slow for big shards (their WAL is replayed): call it at start-up, before
     /// serving, or from `spawn_blocking`.
     pub fn open(dir: &Path) -> anyhow::Result<EdgeStore> {
+        Self::open_with(dir, CollectionSettings::default())
+    }
+
+    /// `open`, creating new collections with `settings` (vectors and payload on disk or in
+    /// RAM; one shard, so the cluster fields do not apply).
+    pub fn open_with(dir: &Path, settings: CollectionSettings) -> anyhow::Result<EdgeStore> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating vector store directory {}", dir.display()))?;
         let mut collections = HashMap::new();
@@ -82,6 +91,7 @@ impl EdgeStore {
             dir: dir.to_owned(),
             collections: RwLock::new(collections),
             lifecycle: tokio::sync::Mutex::new(()),
+            settings,
         })
     }
 
@@ -193,7 +203,8 @@ impl VectorStore for EdgeStore {
         let staging = self
             .dir
             .join(format!("{STAGING_PREFIX}{name}-{}", Uuid::new_v4()));
-        let shard = blocking(move || create_shard(&staging, &final_path, dim)).await?;
+        let settings = self.settings;
+        let shard = blocking(move || create_shard(&staging, &final_path, dim, settings)).await?;
         self.collections
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -320,6 +331,26 @@ impl VectorStore for EdgeStore {
                 })
                 .map_err(convert::error)?;
             Ok(count as u64)
+        })
+        .await
+    }
+
+    async fn payload_indexes(&self, collection: &str) -> VectorResult<Vec<(String, IndexKind)>> {
+        self.with_collection(collection, |c| {
+            let schema = c.shard.info().map_err(convert::error)?.payload_schema;
+            let mut indexes: Vec<_> = schema
+                .into_iter()
+                .map(|(field, info)| {
+                    let kind = match info.data_type {
+                        PayloadSchemaType::Keyword => IndexKind::Keyword,
+                        PayloadSchemaType::Integer => IndexKind::Integer,
+                        _ => IndexKind::Other,
+                    };
+                    (field.to_string(), kind)
+                })
+                .collect();
+            indexes.sort();
+            Ok(indexes)
         })
         .await
     }
@@ -458,12 +489,15 @@ fn dense_dim(shard: &EdgeShard) -> VectorResult<usize> {
         })
 }
 
-fn shard_config(dim: usize) -> EdgeConfig {
+fn shard_config(dim: usize, settings: CollectionSettings) -> EdgeConfig {
     EdgeConfig::builder()
         .vector(
             DENSE,
-            EdgeVectorParams::builder(dim, Distance::Cosine).build(),
+            EdgeVectorParams::builder(dim, Distance::Cosine)
+                .memory(Memory::from_on_disk(settings.on_disk_vectors))
+                .build(),
         )
+        .payload_memory(Memory::from_on_disk(settings.on_disk_payload))
         .sparse_vector(
             SPARSE,
             EdgeSparseVectorParams::builder()
@@ -477,16 +511,21 @@ fn shard_config(dim: usize) -> EdgeConfig {
 }
 
 /// Create a shard in `staging` with its payload indexes, then move it to `path` and load it.
-fn create_shard(staging: &Path, path: &Path, dim: usize) -> VectorResult<EdgeShard> {
+fn create_shard(
+    staging: &Path,
+    path: &Path,
+    dim: usize,
+    settings: CollectionSettings,
+) -> VectorResult<EdgeShard> {
     if path.exists() {
         return Err(VectorError::Other(anyhow::anyhow!(
             "{} exists but is not a loaded collection; was it created after start-up?",
             path.display()
         )));
     }
-    let shard = EdgeShard::new(staging, shard_config(dim)).map_err(convert::error)?;
+    let shard = EdgeShard::new(staging, shard_config(dim, settings)).map_err(convert::error)?;
     for (field, kind) in PAYLOAD_INDEXES {
-        create_index(&shard, field, kind)?;
+        create_index(&shard, field, schema_type(kind))?;
     }
     shard.flush().map_err(convert::error)?;
     drop(shard);
@@ -510,7 +549,7 @@ fn check_existing(collection: &Collection, name: &str, dim: usize) -> VectorResu
     let mut created = false;
     for (field, kind) in PAYLOAD_INDEXES {
         if !indexed.keys().any(|key| key.to_string() == field) {
-            create_index(shard, field, kind)?;
+            create_index(shard, field, schema_type(kind))?;
             created = true;
         }
     }
@@ -532,23 +571,6 @@ fn create_index(shard: &EdgeShard, field: &str, kind: PayloadSchemaType) -> Vect
             }),
         ))
         .map_err(convert::error)
-}
-
-/// Collection names become directory names: keep them to a safe, portable alphabet.
-fn validate_name(name: &str) -> VectorResult<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(VectorError::Invalid(format!(
-            "invalid collection name {name:?}: use 1-128 of [A-Za-z0-9_.-], not starting with '.'"
-        )))
-    }
 }
 
 /// Make a rename in `dir` durable.

@@ -92,6 +92,74 @@ pub struct Query {
     pub score_threshold: Option<f32>,
 }
 
+/// How new collections are laid out. A Qdrant server honours every field; Qdrant Edge (one
+/// shard in this process) only the two `on_disk_*` ones, and the configuration refuses the
+/// others there. Existing collections keep the settings they were created with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectionSettings {
+    /// Shards a collection is split into (spread over the cluster's nodes).
+    pub shard_number: u32,
+    /// Copies of each shard.
+    pub replication_factor: u32,
+    /// Replicas that must apply a write before it is acknowledged; at most
+    /// `replication_factor`.
+    pub write_consistency_factor: u32,
+    /// Keep the dense vectors on disk (memory-mapped) instead of in RAM.
+    pub on_disk_vectors: bool,
+    /// Keep payloads (the chunk text and metadata) on disk instead of in RAM.
+    pub on_disk_payload: bool,
+}
+
+impl Default for CollectionSettings {
+    /// One node: one shard, one copy, vectors in RAM (searched often), payloads on disk (read
+    /// only for the hits) — Qdrant's own defaults.
+    fn default() -> Self {
+        CollectionSettings {
+            shard_number: 1,
+            replication_factor: 1,
+            write_consistency_factor: 1,
+            on_disk_vectors: false,
+            on_disk_payload: true,
+        }
+    }
+}
+
+/// How a payload field is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IndexKind {
+    Keyword,
+    Integer,
+    /// Any other kind (made by hand, not by ragway).
+    Other,
+}
+
+/// Payload fields every collection indexes, and how: tenancy (`kb_id`), a document's chunks
+/// (`document_id`, `external_id`), neighbours (`ordinal`).
+pub const PAYLOAD_INDEXES: [(&str, IndexKind); 4] = [
+    ("kb_id", IndexKind::Keyword),
+    ("document_id", IndexKind::Keyword),
+    ("external_id", IndexKind::Keyword),
+    ("ordinal", IndexKind::Integer),
+];
+
+/// Collection names become directory names (Edge) and URL path segments (a server): keep them
+/// to a safe, portable alphabet, the same for both backends.
+pub fn validate_collection_name(name: &str) -> VectorResult<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(VectorError::Invalid(format!(
+            "invalid collection name {name:?}: use 1-128 of [A-Za-z0-9_.-], not starting with '.'"
+        )))
+    }
+}
+
 /// Errors classed so callers know what to retry.
 #[derive(Debug, thiserror::Error)]
 pub enum VectorError {
@@ -136,6 +204,8 @@ pub trait VectorStore: Send + Sync + 'static {
     async fn delete_points(&self, collection: &str, ids: &[Uuid]) -> VectorResult<()>;
     async fn delete_by_filter(&self, collection: &str, filter: &Filter) -> VectorResult<()>;
     async fn count(&self, collection: &str, filter: Option<&Filter>) -> VectorResult<u64>;
+    /// The collection's indexed payload fields and how each is indexed, sorted by field.
+    async fn payload_indexes(&self, collection: &str) -> VectorResult<Vec<(String, IndexKind)>>;
     /// Points matching `filter` (unscored, score 0.0), ordered by id, at most `limit`.
     async fn scroll(
         &self,

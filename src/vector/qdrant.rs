@@ -3,11 +3,13 @@
 
 mod convert;
 
+use std::time::Duration;
+
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
     CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Fusion as QFusion, Modifier, PointsIdsList,
-    PrefetchQueryBuilder, Query as QQuery, QueryPointsBuilder, ScrollPointsBuilder,
+    DeletePointsBuilder, Distance, FieldType, Fusion as QFusion, Modifier, PayloadSchemaType,
+    PointsIdsList, PrefetchQueryBuilder, Query as QQuery, QueryPointsBuilder, ScrollPointsBuilder,
     SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, VectorInput,
     VectorParamsBuilder, VectorsConfigBuilder,
 };
@@ -15,47 +17,105 @@ use qdrant_client::Qdrant;
 use uuid::Uuid;
 
 use super::{
-    Filter, Fusion, Hit, Point, Query, SearchMode, VectorError, VectorResult, VectorStore, DENSE,
-    SPARSE,
+    validate_collection_name, CollectionSettings, Filter, Fusion, Hit, IndexKind, Point, Query,
+    SearchMode, VectorError, VectorResult, VectorStore, DENSE, PAYLOAD_INDEXES, SPARSE,
 };
 
-/// Payload fields every collection indexes, and how.
-const PAYLOAD_INDEXES: [(&str, FieldType); 4] = [
-    ("kb_id", FieldType::Keyword),
-    ("document_id", FieldType::Keyword),
-    ("external_id", FieldType::Keyword),
-    ("ordinal", FieldType::Integer),
-];
+/// Where the server is and how to use it.
+#[derive(Debug, Clone)]
+pub struct QdrantOptions {
+    /// gRPC URL, e.g. `http://localhost:6334`.
+    pub url: String,
+    pub api_key: Option<String>,
+    /// Put in front of every collection name on the server, so several deployments (or test
+    /// runs) can share one cluster; ragway's own names never carry it.
+    pub collection_prefix: String,
+    /// Longest wait for one call (connecting included): a hung server fails a search with
+    /// 503 after this, instead of holding it.
+    pub timeout: Duration,
+    /// How new collections are laid out over the cluster.
+    pub collections: CollectionSettings,
+}
+
+impl QdrantOptions {
+    /// A single node at `url`, default settings.
+    pub fn new(url: impl Into<String>) -> QdrantOptions {
+        QdrantOptions {
+            url: url.into(),
+            api_key: None,
+            collection_prefix: String::new(),
+            timeout: Duration::from_secs(10),
+            collections: CollectionSettings::default(),
+        }
+    }
+}
 
 /// The server backend. Writes wait for the server to apply them (`wait=true`).
 pub struct QdrantStore {
     client: Qdrant,
+    prefix: String,
+    settings: CollectionSettings,
 }
 
 impl QdrantStore {
-    /// Build a client for `url` (gRPC, e.g. `http://localhost:6334`). The connection is made
-    /// lazily, so an unreachable server shows up in `health`, not here.
-    pub fn connect(url: &str, api_key: Option<String>) -> anyhow::Result<QdrantStore> {
-        let client = Qdrant::from_url(url)
+    /// Build a client (the connection is made lazily, so an unreachable server shows up in
+    /// `health`, not here).
+    pub fn connect(options: QdrantOptions) -> anyhow::Result<QdrantStore> {
+        let QdrantOptions {
+            url,
+            api_key,
+            collection_prefix,
+            timeout,
+            collections,
+        } = options;
+        let client = Qdrant::from_url(&url)
             .api_key(api_key)
+            .timeout(timeout)
+            .connect_timeout(timeout)
             .skip_compatibility_check()
             .build()
             .map_err(|err| anyhow::anyhow!("configuring Qdrant client for {url}: {err}"))?;
-        Ok(QdrantStore { client })
+        Ok(QdrantStore {
+            client,
+            prefix: collection_prefix,
+            settings: collections,
+        })
+    }
+
+    /// The server's name of ragway's collection `name`, after checking `name` as Qdrant Edge
+    /// does, so both backends accept the same names.
+    fn name(&self, name: &str) -> VectorResult<String> {
+        validate_collection_name(name)?;
+        let full = format!("{}{name}", self.prefix);
+        validate_collection_name(&full)?;
+        Ok(full)
     }
 
     /// The dimension of the collection's dense vector, and its indexed payload fields.
-    async fn schema(&self, name: &str) -> VectorResult<(u64, Vec<String>)> {
+    async fn schema(&self, name: &str) -> VectorResult<(u64, Vec<(String, IndexKind)>)> {
+        let full = self.name(name)?;
         let info = self
             .client
-            .collection_info(name)
+            .collection_info(&full)
             .await
             .map_err(|err| convert::error(err, name))?
             .result
             .ok_or_else(|| {
                 VectorError::Other(anyhow::anyhow!("no info for collection {name:?}"))
             })?;
-        let indexed = info.payload_schema.keys().cloned().collect();
+        let mut indexed: Vec<_> = info
+            .payload_schema
+            .iter()
+            .map(|(field, schema)| {
+                let kind = match PayloadSchemaType::try_from(schema.data_type) {
+                    Ok(PayloadSchemaType::Keyword) => IndexKind::Keyword,
+                    Ok(PayloadSchemaType::Integer) => IndexKind::Integer,
+                    _ => IndexKind::Other,
+                };
+                (field.clone(), kind)
+            })
+            .collect();
+        indexed.sort();
         let dim = info
             .config
             .and_then(|config| config.params)
@@ -74,22 +134,33 @@ impl QdrantStore {
     }
 
     async fn create(&self, name: &str, dim: usize) -> VectorResult<()> {
+        let settings = self.settings;
         let mut vectors = VectorsConfigBuilder::default();
         vectors.add_named_vector_params(
             DENSE,
-            VectorParamsBuilder::new(dim as u64, Distance::Cosine),
+            VectorParamsBuilder::new(dim as u64, Distance::Cosine)
+                .on_disk(settings.on_disk_vectors),
         );
         let mut sparse = SparseVectorsConfigBuilder::default();
         sparse.add_named_vector_params(
             SPARSE,
             SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
         );
-        let request = CreateCollectionBuilder::new(name)
+        let request = CreateCollectionBuilder::new(self.name(name)?)
             .vectors_config(vectors)
-            .sparse_vectors_config(sparse);
+            .sparse_vectors_config(sparse)
+            .shard_number(settings.shard_number)
+            .replication_factor(settings.replication_factor)
+            .write_consistency_factor(settings.write_consistency_factor)
+            .on_disk_payload(settings.on_disk_payload);
         match self.client.create_collection(request).await {
             Ok(_) => {
-                tracing::info!(collection = name, dim, "created Qdrant collection");
+                tracing::info!(
+                    collection = name,
+                    dim,
+                    ?settings,
+                    "created Qdrant collection"
+                );
                 Ok(())
             }
             // Another replica of ragway created it meanwhile: the caller checks its dimension.
@@ -129,10 +200,15 @@ impl VectorStore for QdrantStore {
             )));
         }
         for (field, kind) in PAYLOAD_INDEXES {
-            if indexed.iter().any(|key| key == field) {
+            if indexed.iter().any(|(key, _)| key == field) {
                 continue;
             }
-            let request = CreateFieldIndexCollectionBuilder::new(name, field, kind).wait(true);
+            let kind = match kind {
+                IndexKind::Integer => FieldType::Integer,
+                IndexKind::Keyword | IndexKind::Other => FieldType::Keyword,
+            };
+            let request =
+                CreateFieldIndexCollectionBuilder::new(self.name(name)?, field, kind).wait(true);
             self.client
                 .create_field_index(request)
                 .await
@@ -143,13 +219,13 @@ impl VectorStore for QdrantStore {
 
     async fn collection_exists(&self, name: &str) -> VectorResult<bool> {
         self.client
-            .collection_exists(name)
+            .collection_exists(self.name(name)?)
             .await
             .map_err(|err| convert::error(err, name))
     }
 
     async fn delete_collection(&self, name: &str) -> VectorResult<()> {
-        match self.client.delete_collection(name).await {
+        match self.client.delete_collection(self.name(name)?).await {
             Ok(_) => Ok(()),
             Err(err) if convert::is_not_found(&err) => Ok(()),
             Err(err) => Err(convert::error(err, name)),
@@ -157,19 +233,21 @@ impl VectorStore for QdrantStore {
     }
 
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> VectorResult<()> {
+        let full = self.name(collection)?;
         if points.is_empty() {
             // Still report a missing collection, like the in-process backend.
             return self.require(collection).await;
         }
         let points: Vec<_> = points.into_iter().map(convert::point).collect();
         self.client
-            .upsert_points(UpsertPointsBuilder::new(collection, points).wait(true))
+            .upsert_points(UpsertPointsBuilder::new(full, points).wait(true))
             .await
             .map_err(|err| convert::error(err, collection))?;
         Ok(())
     }
 
     async fn delete_points(&self, collection: &str, ids: &[Uuid]) -> VectorResult<()> {
+        let full = self.name(collection)?;
         if ids.is_empty() {
             return self.require(collection).await;
         }
@@ -177,13 +255,14 @@ impl VectorStore for QdrantStore {
             ids: ids.iter().copied().map(convert::point_id).collect(),
         };
         self.client
-            .delete_points(DeletePointsBuilder::new(collection).points(ids).wait(true))
+            .delete_points(DeletePointsBuilder::new(full).points(ids).wait(true))
             .await
             .map_err(|err| convert::error(err, collection))?;
         Ok(())
     }
 
     async fn delete_by_filter(&self, collection: &str, filter: &Filter) -> VectorResult<()> {
+        let full = self.name(collection)?;
         if filter.is_empty() {
             // An empty filter matches every point: refuse rather than silently empty a
             // collection; `delete_collection` says that on purpose.
@@ -193,18 +272,14 @@ impl VectorStore for QdrantStore {
         }
         let filter = convert::filter(filter)?;
         self.client
-            .delete_points(
-                DeletePointsBuilder::new(collection)
-                    .points(filter)
-                    .wait(true),
-            )
+            .delete_points(DeletePointsBuilder::new(full).points(filter).wait(true))
             .await
             .map_err(|err| convert::error(err, collection))?;
         Ok(())
     }
 
     async fn count(&self, collection: &str, filter: Option<&Filter>) -> VectorResult<u64> {
-        let mut request = CountPointsBuilder::new(collection).exact(true);
+        let mut request = CountPointsBuilder::new(self.name(collection)?).exact(true);
         if let Some(filter) = convert::optional_filter(filter)? {
             request = request.filter(filter);
         }
@@ -216,13 +291,17 @@ impl VectorStore for QdrantStore {
         Ok(response.result.map(|result| result.count).unwrap_or(0))
     }
 
+    async fn payload_indexes(&self, collection: &str) -> VectorResult<Vec<(String, IndexKind)>> {
+        Ok(self.schema(collection).await?.1)
+    }
+
     async fn scroll(
         &self,
         collection: &str,
         filter: &Filter,
         limit: usize,
     ) -> VectorResult<Vec<Hit>> {
-        let mut request = ScrollPointsBuilder::new(collection)
+        let mut request = ScrollPointsBuilder::new(self.name(collection)?)
             .limit(u32::try_from(limit).unwrap_or(u32::MAX))
             .with_payload(true)
             .with_vectors(false);
@@ -247,7 +326,7 @@ impl VectorStore for QdrantStore {
     }
 
     async fn query(&self, collection: &str, query: &Query) -> VectorResult<Vec<Hit>> {
-        let request = query_request(collection, query)?;
+        let request = query_request(&self.name(collection)?, query)?;
         if query.limit == 0 {
             self.require(collection).await?;
             return Ok(Vec::new());
@@ -262,6 +341,12 @@ impl VectorStore for QdrantStore {
             .into_iter()
             .map(|point| convert::hit(point.id, point.score, point.payload))
             .collect()
+    }
+
+    /// The server builds its indexes by itself, in the background; only say whether the
+    /// collection is there, as Qdrant Edge does.
+    async fn optimize(&self, collection: &str) -> VectorResult<()> {
+        self.require(collection).await
     }
 }
 

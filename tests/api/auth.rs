@@ -280,7 +280,11 @@ async fn responses_carry_a_request_id() {
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["checks"]["embedder"]["dim"], 384, "{body}");
-    assert_eq!(body["checks"]["vector_store"]["backend"], "qdrant-edge");
+    let backend = match crate::helpers::qdrant_url() {
+        Some(_) => "qdrant",
+        None => "qdrant-edge",
+    };
+    assert_eq!(body["checks"]["vector_store"]["backend"], backend);
 
     let (s, b) = app
         .call(Method::GET, "/v1/nothing-here", None, &[], None)

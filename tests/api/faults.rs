@@ -10,7 +10,9 @@ use std::time::Duration;
 use ragway::documents::{self, Upload};
 use ragway::knowledge::{self, NewKnowledgeBase};
 use ragway::startup::AppState;
-use ragway::vector::{Filter, Hit, Point, Query, VectorError, VectorResult, VectorStore};
+use ragway::vector::{
+    Filter, Hit, IndexKind, Point, Query, VectorError, VectorResult, VectorStore,
+};
 use uuid::Uuid;
 
 use crate::helpers::{shared_embedder, test_config, Backend};
@@ -64,6 +66,9 @@ impl VectorStore for Faulty {
     }
     async fn count(&self, collection: &str, filter: Option<&Filter>) -> VectorResult<u64> {
         self.inner.count(collection, filter).await
+    }
+    async fn payload_indexes(&self, collection: &str) -> VectorResult<Vec<(String, IndexKind)>> {
+        self.inner.payload_indexes(collection).await
     }
     async fn scroll(
         &self,

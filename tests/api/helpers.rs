@@ -1,11 +1,15 @@
 //! `spawn_app()`: a real ragway on port 0 with a fresh data dir and a fresh database — SQLite
 //! by default, PostgreSQL with `spawn_app_on(Backend::Postgres)` — and the real embedder.
+//! The vector store is Qdrant Edge in the data dir, or, when `QDRANT_URL` names a Qdrant
+//! server, that server for every app and `ragway` process the tests start (each data dir with
+//! a collection prefix of its own), so the whole suite runs against either.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use ragway::config::Config;
 use ragway::startup::{AppState, Application};
+use ragway::vector::VectorStore;
 use ragway_ingest::embed::Embedder;
 use serde_json::{json, Value};
 
@@ -57,7 +61,91 @@ pub fn ragway_command(data_dir: &std::path::Path) -> std::process::Command {
             models.join("runtime/libonnxruntime.so"),
         )
         .env_remove("RAGWAY_CONFIG");
+    if let Some(url) = qdrant_url() {
+        cmd.env("RAGWAY__VECTOR_STORE__URL", url).env(
+            "RAGWAY__VECTOR_STORE__COLLECTION_PREFIX",
+            collection_prefix(data_dir),
+        );
+        if let Some(key) = qdrant_api_key() {
+            cmd.env("RAGWAY__VECTOR_STORE__API_KEY", key);
+        }
+    }
     cmd
+}
+
+/// The Qdrant server the tests use instead of Qdrant Edge, if any (its gRPC URL).
+pub fn qdrant_url() -> Option<String> {
+    std::env::var("QDRANT_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+pub fn qdrant_api_key() -> Option<String> {
+    std::env::var("QDRANT_API_KEY")
+        .ok()
+        .filter(|key| !key.is_empty())
+}
+
+/// The collection prefix of everything started on `data_dir`: the test process's id, so
+/// leftovers of finished runs can be told from live ones, and a hash of the data dir, so an
+/// app and the worker processes on its data dir share collections and no one else does.
+pub fn collection_prefix(data_dir: &std::path::Path) -> String {
+    use std::hash::{Hash, Hasher};
+    sweep_dead_runs();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    format!("rt{}_{:08x}_", std::process::id(), hasher.finish() as u32)
+}
+
+/// Once per test process: drop the server collections of test processes that have ended
+/// (`rt<pid>_…` with no such process), so runs do not pile up on the server.
+fn sweep_dead_runs() {
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    let Some(url) = qdrant_url() else { return };
+    SWEPT.get_or_init(|| {
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let client = qdrant_client::Qdrant::from_url(&url)
+                    .api_key(qdrant_api_key())
+                    .skip_compatibility_check()
+                    .build()
+                    .unwrap();
+                let Ok(list) = client.list_collections().await else {
+                    return;
+                };
+                for c in list.collections {
+                    let pid = c
+                        .name
+                        .strip_prefix("rt")
+                        .and_then(|rest| rest.split_once('_'))
+                        .and_then(|(pid, _)| pid.parse::<u32>().ok());
+                    let dead = pid.is_some_and(|pid| {
+                        pid != std::process::id()
+                            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                    });
+                    if dead {
+                        let _ = client.delete_collection(c.name).await;
+                    }
+                }
+            })
+        })
+        .join()
+        .unwrap();
+    });
+}
+
+/// Point `config` (on data dir `config.data_dir`) at the tests' Qdrant server, if one is set.
+pub fn use_vector_store_under_test(config: &mut Config) {
+    if let Some(url) = qdrant_url() {
+        config.vector_store.url = Some(url);
+        config.vector_store.api_key = qdrant_api_key().map(Into::into);
+        config.vector_store.collection_prefix = collection_prefix(&config.data_dir);
+    }
+}
+
+/// The vector store `config` names, opened afresh (tests that inspect what workers wrote).
+pub async fn open_vector_store(config: &Config) -> std::sync::Arc<dyn VectorStore> {
+    ragway::startup::open_vector_store(config).await.unwrap()
 }
 
 /// The PostgreSQL server the tests create their databases on.
@@ -135,6 +223,7 @@ pub async fn test_config(dir: &std::path::Path, backend: Backend) -> Config {
     if backend == Backend::Postgres {
         config.database.url = Some(fresh_postgres_database().await);
     }
+    use_vector_store_under_test(&mut config);
     config
 }
 

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::documents::Kb;
 use crate::helpers::{models_data_dir, ragway_command, spawn_with, test_config, Backend, TestApp};
 use ragway::store::jobs::Job;
-use ragway::vector::{Filter, MatchValue, VectorStore};
+use ragway::vector::{Filter, MatchValue};
 
 const TOPICS: [&str; 12] = [
     "herons wading in shallow estuaries",
@@ -794,7 +794,7 @@ async fn a_killed_worker_process_job_is_finished_by_another_exactly_once() {
     let kb = db.get_kb(&project, "big").await.unwrap().unwrap();
     assert_eq!(kb.generation, 2);
     assert_eq!(kb.chunk_max_tokens, 40);
-    let store = ragway::vector::edge::EdgeStore::open(&config.vectors_dir()).unwrap();
+    let store = crate::helpers::open_vector_store(&config).await;
     assert!(!store.collection_exists(&old.collection).await.unwrap());
     let mut total = 0;
     for (doc, (_, chunks)) in &marks {

@@ -1,16 +1,19 @@
 //! One contract suite for `VectorStore`, run against Qdrant Edge always and against a Qdrant
 //! server when `QDRANT_URL` is set: both backends must answer alike. Tiny hand-made vectors,
-//! no embedder.
+//! no embedder. The server tests are compiled as ignored (with the reason) when `QDRANT_URL`
+//! was not set at build time (see build.rs): never counted as passing without a server.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use ragway::vector::edge::EdgeStore;
-use ragway::vector::qdrant::QdrantStore;
+use ragway::vector::qdrant::{QdrantOptions, QdrantStore};
 use ragway::vector::{
-    Condition, Filter, Fusion, Hit, MatchValue, Point, Query, RangeBounds, SearchMode, SparseVec,
-    VectorError, VectorStore,
+    CollectionSettings, Condition, Filter, Fusion, Hit, IndexKind, MatchValue, Point, Query,
+    RangeBounds, SearchMode, SparseVec, VectorError, VectorStore,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -153,6 +156,11 @@ pub async fn contract(store: Arc<dyn VectorStore>, prefix: &str) {
     filters(&store, &format!("{prefix}filters")).await;
     scroll(&store, &format!("{prefix}scroll")).await;
     concurrency(&store, &format!("{prefix}concurrency")).await;
+    payload_indexes(&store, &format!("{prefix}indexes")).await;
+    idf(&store, &format!("{prefix}idf")).await;
+    batches(&store, &format!("{prefix}batches")).await;
+    optimize(&store, &format!("{prefix}optimize")).await;
+    names(&store).await;
 }
 
 async fn lifecycle(store: &Arc<dyn VectorStore>, name: &str) {
@@ -187,7 +195,9 @@ async fn lifecycle(store: &Arc<dyn VectorStore>, name: &str) {
         .expect("dropping a missing collection is fine");
 
     let missing = |result: Result<(), VectorError>, what: &str| match result {
-        Err(VectorError::CollectionNotFound(_)) => {}
+        Err(err @ VectorError::CollectionNotFound(_)) => {
+            assert!(!err.is_transient(), "a missing collection is no outage")
+        }
         other => panic!("{what} on a missing collection gave {other:?}"),
     };
     missing(
@@ -208,6 +218,11 @@ async fn lifecycle(store: &Arc<dyn VectorStore>, name: &str) {
         store.delete_by_filter(name, &eq("kb_id", "kb1")).await,
         "delete_by_filter",
     );
+    missing(
+        store.payload_indexes(name).await.map(drop),
+        "payload_indexes",
+    );
+    missing(store.optimize(name).await, "optimize");
 }
 
 async fn writes(store: &Arc<dyn VectorStore>, name: &str) {
@@ -694,6 +709,161 @@ async fn concurrency(store: &Arc<dyn VectorStore>, name: &str) {
     store.delete_collection(name).await.unwrap();
 }
 
+/// Every collection indexes the fields ragway filters on, each with the right kind.
+async fn payload_indexes(store: &Arc<dyn VectorStore>, name: &str) {
+    store.delete_collection(name).await.unwrap();
+    store.ensure_collection(name, DIM).await.unwrap();
+    let expected = vec![
+        ("document_id".to_owned(), IndexKind::Keyword),
+        ("external_id".to_owned(), IndexKind::Keyword),
+        ("kb_id".to_owned(), IndexKind::Keyword),
+        ("ordinal".to_owned(), IndexKind::Integer),
+    ];
+    assert_eq!(store.payload_indexes(name).await.unwrap(), expected);
+    store.upsert(name, corpus()).await.unwrap();
+    store.ensure_collection(name, DIM).await.unwrap();
+    assert_eq!(
+        store.payload_indexes(name).await.unwrap(),
+        expected,
+        "ensuring again adds nothing"
+    );
+    store.delete_collection(name).await.unwrap();
+}
+
+/// The sparse leg weighs terms by inverse document frequency, computed by the engine over
+/// the collection: ln(1 + (N - n + 0.5) / (n + 0.5)), N points, n of them with the term.
+async fn idf(store: &Arc<dyn VectorStore>, name: &str) {
+    store.delete_collection(name).await.unwrap();
+    store.ensure_collection(name, DIM).await.unwrap();
+    // Term 10 is in four points at weight 1.0, term 11 in one at 0.8.
+    let common = |i: u128| {
+        point(
+            Uuid::from_u128(0x100 + i),
+            [1.0, 0.0, 0.0, 0.0],
+            &[(10, 1.0)],
+            json!({"kb_id": "kb1"}),
+        )
+    };
+    let rare = point(
+        Uuid::from_u128(0x200),
+        [1.0, 0.0, 0.0, 0.0],
+        &[(11, 0.8)],
+        json!({"kb_id": "kb1"}),
+    );
+    let mut points: Vec<Point> = (0..4).map(common).collect();
+    points.push(rare);
+    store.upsert(name, points).await.unwrap();
+    let hits = store
+        .query(name, &sparse(&[(10, 1.0), (11, 1.0)], 5))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 5);
+    // Without IDF the rare term's point would come last (0.8 < 1.0).
+    assert_eq!(hits[0].id, Uuid::from_u128(0x200), "{hits:?}");
+    let idf = |n: f32| (1.0 + (5.0 - n + 0.5) / (n + 0.5)).ln();
+    assert!(
+        (hits[0].score - 0.8 * idf(1.0)).abs() < 1e-3,
+        "rare: {} vs {}",
+        hits[0].score,
+        0.8 * idf(1.0)
+    );
+    assert!(
+        (hits[1].score - idf(4.0)).abs() < 1e-3,
+        "common: {} vs {}",
+        hits[1].score,
+        idf(4.0)
+    );
+    store.delete_collection(name).await.unwrap();
+}
+
+/// A batch with one bad point is refused whole: nothing of it is written.
+async fn batches(store: &Arc<dyn VectorStore>, name: &str) {
+    store.delete_collection(name).await.unwrap();
+    store.ensure_collection(name, DIM).await.unwrap();
+    let refused = |points: Vec<Point>, what: &'static str| {
+        let store = store.clone();
+        let name = name.to_owned();
+        async move {
+            let err = store.upsert(&name, points).await.unwrap_err();
+            assert!(
+                matches!(err, VectorError::Invalid(_)),
+                "{what} gave {err:?}"
+            );
+            assert!(!err.is_transient());
+            assert_eq!(store.count(&name, None).await.unwrap(), 0, "{what}");
+        }
+    };
+    let mut points = corpus();
+    points[3].dense = vec![1.0; DIM - 1];
+    refused(points, "a short dense vector").await;
+    let mut points = corpus();
+    points[4].sparse = SparseVec {
+        indices: vec![1, 1],
+        values: vec![0.5, 0.5],
+    };
+    refused(points, "a duplicate sparse index").await;
+    let mut points = corpus();
+    points[2].sparse = SparseVec {
+        indices: vec![1, 2],
+        values: vec![0.5],
+    };
+    refused(points, "sparse indices and values of different lengths").await;
+    store.upsert(name, corpus()).await.unwrap();
+    assert_eq!(store.count(name, None).await.unwrap(), 5);
+    store.delete_collection(name).await.unwrap();
+}
+
+/// Building indexes changes no result; a missing collection says so.
+async fn optimize(store: &Arc<dyn VectorStore>, name: &str) {
+    filled(store, name).await;
+    let query = hybrid([1.0, 0.0, 0.0, 0.0], &[(1, 1.0)], 5, 5);
+    let before = store.query(name, &query).await.unwrap();
+    store.optimize(name).await.unwrap();
+    let after = store.query(name, &query).await.unwrap();
+    assert_eq!(ids(&before), ids(&after));
+    store.delete_collection(name).await.unwrap();
+    let err = store.optimize(name).await.unwrap_err();
+    assert!(matches!(err, VectorError::CollectionNotFound(_)), "{err:?}");
+}
+
+/// Names that are unsafe as a directory or a URL segment are refused by every call, by both
+/// backends alike.
+async fn names(store: &Arc<dyn VectorStore>) {
+    let long = "x".repeat(129);
+    for name in [
+        "",
+        "../escape",
+        "a/b",
+        ".hidden",
+        "sp ace",
+        "ü",
+        long.as_str(),
+    ] {
+        let invalid = |result: Result<(), VectorError>, what: &str| match result {
+            Err(err @ VectorError::Invalid(_)) => assert!(!err.is_transient()),
+            other => panic!("{what} of {name:?} gave {other:?}"),
+        };
+        invalid(
+            store.ensure_collection(name, DIM).await,
+            "ensure_collection",
+        );
+        invalid(
+            store.collection_exists(name).await.map(drop),
+            "collection_exists",
+        );
+        invalid(store.delete_collection(name).await, "delete_collection");
+        invalid(store.upsert(name, corpus()).await, "upsert");
+        invalid(store.count(name, None).await.map(drop), "count");
+        invalid(
+            store
+                .query(name, &dense([1.0, 0.0, 0.0, 0.0], 3))
+                .await
+                .map(drop),
+            "query",
+        );
+    }
+}
+
 fn edge(dir: &Path) -> Arc<dyn VectorStore> {
     Arc::new(EdgeStore::open(dir).unwrap())
 }
@@ -759,30 +929,6 @@ async fn edge_recovers_without_clean_shutdown() {
     drop(store);
 }
 
-/// Edge checks a batch before writing it: one bad point refuses the whole batch.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edge_refuses_a_bad_batch_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = edge(dir.path());
-    store.ensure_collection("batch", DIM).await.unwrap();
-    let mut points = corpus();
-    points[3].dense = vec![1.0; DIM - 1];
-    let err = store.upsert("batch", points).await.unwrap_err();
-    assert!(matches!(err, VectorError::Invalid(_)), "{err:?}");
-    assert_eq!(store.count("batch", None).await.unwrap(), 0);
-    let mut points = corpus();
-    points[4].sparse = SparseVec {
-        indices: vec![1, 1],
-        values: vec![0.5, 0.5],
-    };
-    let err = store.upsert("batch", points).await.unwrap_err();
-    assert!(
-        matches!(err, VectorError::Invalid(_)),
-        "duplicate sparse index gave {err:?}"
-    );
-    assert_eq!(store.count("batch", None).await.unwrap(), 0);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_open_twice_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -794,37 +940,12 @@ async fn edge_open_twice_is_refused() {
     assert!(EdgeStore::open(dir.path()).is_ok());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edge_optimize_keeps_results() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EdgeStore::open(dir.path()).unwrap();
-    store.ensure_collection("opt", DIM).await.unwrap();
-    store.upsert("opt", corpus()).await.unwrap();
-    let before = store
-        .query("opt", &hybrid([1.0, 0.0, 0.0, 0.0], &[(1, 1.0)], 5, 5))
-        .await
-        .unwrap();
-    store.optimize("opt").await.unwrap();
-    let after = store
-        .query("opt", &hybrid([1.0, 0.0, 0.0, 0.0], &[(1, 1.0)], 5, 5))
-        .await
-        .unwrap();
-    assert_eq!(ids(&before), ids(&after));
-    let err = store.optimize("missing").await.unwrap_err();
-    assert!(matches!(err, VectorError::CollectionNotFound(_)));
-}
-
+/// What the contract checks of names, seen on disk: a refused name creates nothing.
 #[tokio::test]
-async fn edge_rejects_unsafe_collection_names() {
+async fn edge_refused_names_create_nothing_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let store = edge(dir.path());
-    for name in ["", "../escape", "a/b", ".hidden", "sp ace"] {
-        let err = store.ensure_collection(name, DIM).await.unwrap_err();
-        assert!(
-            matches!(err, VectorError::Invalid(_)),
-            "{name:?} gave {err:?}"
-        );
-    }
+    names(&store).await;
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,
@@ -832,18 +953,284 @@ async fn edge_rejects_unsafe_collection_names() {
     );
 }
 
+/// Qdrant Edge's one way to be unavailable: its directory gone (a lost volume).
 #[tokio::test]
-#[ignore = "needs a Qdrant server: set QDRANT_URL"]
-async fn qdrant_server_contract() {
-    let url = std::env::var("QDRANT_URL")
-        .expect("QDRANT_URL must name a Qdrant server's gRPC endpoint, e.g. http://localhost:6334");
-    let api_key = std::env::var("QDRANT_API_KEY").ok();
-    let store: Arc<dyn VectorStore> = Arc::new(QdrantStore::connect(&url, api_key).unwrap());
-    let prefix = format!(
-        "ragway_contract_{}_",
-        &Uuid::new_v4().simple().to_string()[..8]
+async fn edge_store_without_its_directory_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = edge(&dir.path().join("vectors"));
+    store.health().await.unwrap();
+    std::fs::remove_dir_all(dir.path().join("vectors")).unwrap();
+    let err = store.health().await.unwrap_err();
+    assert!(matches!(err, VectorError::Unavailable(_)), "{err:?}");
+    assert!(err.is_transient());
+}
+
+fn server(url: &str, prefix: &str, settings: CollectionSettings) -> Arc<dyn VectorStore> {
+    Arc::new(
+        QdrantStore::connect(QdrantOptions {
+            api_key: crate::helpers::qdrant_api_key(),
+            collection_prefix: prefix.to_owned(),
+            collections: settings,
+            timeout: Duration::from_secs(2),
+            ..QdrantOptions::new(url)
+        })
+        .unwrap(),
+    )
+}
+
+/// Every call to a server that is not there fails fast as `Unavailable`, which callers
+/// retry (ingest and jobs) or answer with 503 (search, chat). Needs no server.
+#[tokio::test]
+async fn qdrant_server_unreachable_is_transient() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port(); // closed again: nothing listens there
+    let store = server(
+        &format!("http://127.0.0.1:{port}"),
+        "",
+        CollectionSettings::default(),
     );
-    contract(store, &prefix).await;
+    let started = Instant::now();
+    let unavailable = |result: Result<(), VectorError>, what: &str| match result {
+        Err(err @ VectorError::Unavailable(_)) => assert!(err.is_transient()),
+        other => panic!("{what} on an unreachable server gave {other:?}"),
+    };
+    unavailable(store.health().await, "health");
+    unavailable(store.ensure_collection("c", DIM).await, "ensure_collection");
+    unavailable(
+        store.collection_exists("c").await.map(drop),
+        "collection_exists",
+    );
+    unavailable(store.upsert("c", corpus()).await, "upsert");
+    unavailable(
+        store
+            .query("c", &dense([1.0, 0.0, 0.0, 0.0], 3))
+            .await
+            .map(drop),
+        "query",
+    );
+    unavailable(store.count("c", None).await.map(drop), "count");
+    unavailable(
+        store.delete_by_filter("c", &eq("kb_id", "a")).await,
+        "delete_by_filter",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused connections fail at once, not after timeouts: {:?}",
+        started.elapsed()
+    );
+}
+
+/// A server that accepts connections and never answers (hung, or a black-holing network)
+/// fails each call after `timeout`, as `Unavailable`: a search is not held forever.
+#[tokio::test]
+async fn qdrant_server_that_hangs_times_out_as_unavailable() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket); // read nothing, answer nothing
+        }
+    });
+    let store = server(
+        &format!("http://127.0.0.1:{port}"),
+        "",
+        CollectionSettings::default(),
+    );
+    for _ in 0..2 {
+        let started = Instant::now();
+        let err = store
+            .query("c", &dense([1.0, 0.0, 0.0, 0.0], 3))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, VectorError::Unavailable(_)), "{err:?}");
+        assert!(
+            took >= Duration::from_millis(1500) && took < Duration::from_secs(8),
+            "the 2 s timeout applies: {took:?}"
+        );
+    }
+    held.abort();
+}
+
+/// The Qdrant server under test (`QDRANT_URL`), for tests compiled only when it was set.
+#[cfg(qdrant_server)]
+fn server_url() -> String {
+    crate::helpers::qdrant_url()
+        .expect("QDRANT_URL must name a Qdrant server's gRPC endpoint, e.g. http://localhost:6334")
+}
+
+#[cfg(not(qdrant_server))]
+fn server_url() -> String {
+    unreachable!("compiled without QDRANT_URL: the server tests are ignored")
+}
+
+/// A collection prefix of this test's own on the shared server.
+fn server_prefix() -> String {
+    crate::helpers::collection_prefix(Path::new(&Uuid::new_v4().to_string()))
+}
+
+/// A client of the server itself, to look at what the adapter made.
+async fn raw_client() -> qdrant_client::Qdrant {
+    qdrant_client::Qdrant::from_url(&server_url())
+        .api_key(crate::helpers::qdrant_api_key())
+        .skip_compatibility_check()
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(qdrant_server), ignore = "needs a Qdrant server: set QDRANT_URL")]
+async fn qdrant_server_contract() {
+    let prefix = server_prefix();
+    let store = server(&server_url(), &prefix, CollectionSettings::default());
+    contract(store, "c_").await;
+    // Every collection the contract made carried the prefix, and it dropped them all.
+    let left: Vec<String> = raw_client()
+        .await
+        .list_collections()
+        .await
+        .unwrap()
+        .collections
+        .into_iter()
+        .map(|c| c.name)
+        .filter(|name| name.starts_with(&prefix) || name.starts_with("c_"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The cluster settings reach the collections the server creates; existing collections keep
+/// theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(deprecated)] // `on_disk*`: what the adapter sets, still reported by Qdrant 1.19
+#[cfg_attr(not(qdrant_server), ignore = "needs a Qdrant server: set QDRANT_URL")]
+async fn qdrant_server_creates_collections_with_the_cluster_settings() {
+    let prefix = server_prefix();
+    let settings = CollectionSettings {
+        shard_number: 3,
+        replication_factor: 1,
+        write_consistency_factor: 1,
+        on_disk_vectors: true,
+        on_disk_payload: false,
+    };
+    let store = server(&server_url(), &prefix, settings);
+    store.ensure_collection("laid_out", DIM).await.unwrap();
+    store.upsert("laid_out", corpus()).await.unwrap();
+    let client = raw_client().await;
+    let params = |info: qdrant_client::qdrant::GetCollectionInfoResponse| {
+        info.result.unwrap().config.unwrap().params.unwrap()
+    };
+    let p = params(
+        client
+            .collection_info(format!("{prefix}laid_out"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(p.shard_number, 3);
+    assert_eq!(p.replication_factor, Some(1));
+    assert_eq!(p.write_consistency_factor, Some(1));
+    assert!(!p.on_disk_payload);
+    let dense_on_disk = match p.vectors_config.unwrap().config.unwrap() {
+        qdrant_client::qdrant::vectors_config::Config::ParamsMap(map) => map.map["dense"].on_disk,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(dense_on_disk, Some(true));
+    // Points spread over three shards still answer as one collection.
+    assert_eq!(store.count("laid_out", None).await.unwrap(), 5);
+    let hits = store
+        .query("laid_out", &dense([1.0, 0.0, 0.0, 0.0], 3))
+        .await
+        .unwrap();
+    assert_eq!(ids(&hits), [A, B, C]);
+
+    // Another deployment with the defaults sees the same collection as it is.
+    let defaults = server(&server_url(), &prefix, CollectionSettings::default());
+    defaults.ensure_collection("laid_out", DIM).await.unwrap();
+    let p = params(
+        client
+            .collection_info(format!("{prefix}laid_out"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(p.shard_number, 3, "existing collections keep their layout");
+    defaults.ensure_collection("plain", DIM).await.unwrap();
+    let p = params(
+        client
+            .collection_info(format!("{prefix}plain"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(p.shard_number, 1);
+    assert!(p.on_disk_payload);
+    store.delete_collection("laid_out").await.unwrap();
+    store.delete_collection("plain").await.unwrap();
+}
+
+/// A collection made before an index was added to ragway's list gets it on the next ensure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(qdrant_server), ignore = "needs a Qdrant server: set QDRANT_URL")]
+async fn qdrant_server_adds_missing_payload_indexes() {
+    use qdrant_client::qdrant::{
+        CreateCollectionBuilder, Distance, Modifier, SparseVectorParamsBuilder,
+        SparseVectorsConfigBuilder, VectorParamsBuilder, VectorsConfigBuilder,
+    };
+    let prefix = server_prefix();
+    let client = raw_client().await;
+    let mut vectors = VectorsConfigBuilder::default();
+    vectors.add_named_vector_params(
+        "dense",
+        VectorParamsBuilder::new(DIM as u64, Distance::Cosine),
+    );
+    let mut sparse = SparseVectorsConfigBuilder::default();
+    sparse.add_named_vector_params(
+        "bm25",
+        SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+    );
+    client
+        .create_collection(
+            CreateCollectionBuilder::new(format!("{prefix}old"))
+                .vectors_config(vectors)
+                .sparse_vectors_config(sparse),
+        )
+        .await
+        .unwrap();
+    let store = server(&server_url(), &prefix, CollectionSettings::default());
+    assert_eq!(store.payload_indexes("old").await.unwrap(), vec![]);
+    store.ensure_collection("old", DIM).await.unwrap();
+    let fields: Vec<String> = store
+        .payload_indexes("old")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect();
+    assert_eq!(fields, ["document_id", "external_id", "kb_id", "ordinal"]);
+    store.delete_collection("old").await.unwrap();
+}
+
+/// Two deployments with other prefixes share the server without seeing each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(qdrant_server), ignore = "needs a Qdrant server: set QDRANT_URL")]
+async fn qdrant_server_prefixes_keep_deployments_apart() {
+    let (one, two) = (server_prefix(), server_prefix());
+    let a = server(&server_url(), &one, CollectionSettings::default());
+    let b = server(&server_url(), &two, CollectionSettings::default());
+    filled(&a, "kb").await;
+    assert!(!b.collection_exists("kb").await.unwrap());
+    b.ensure_collection("kb", DIM).await.unwrap();
+    assert_eq!(b.count("kb", None).await.unwrap(), 0);
+    assert_eq!(a.count("kb", None).await.unwrap(), 5);
+    b.delete_collection("kb").await.unwrap();
+    assert_eq!(a.count("kb", None).await.unwrap(), 5);
+    assert!(raw_client()
+        .await
+        .collection_exists(format!("{one}kb"))
+        .await
+        .unwrap());
+    a.delete_collection("kb").await.unwrap();
 }
 
 fn copy_dir(from: &Path, to: &Path) {
