@@ -40,12 +40,39 @@ pub enum ApiError {
     /// An upstream did not answer in time.
     #[error("{0}")]
     GatewayTimeout(String),
-    /// A store we depend on is down; retrying later may work.
+    /// Something we depend on is down; retrying later may work.
     #[error("{0}")]
     Unavailable(String),
+    /// One of our stores is down (its own code, so clients and dashboards can tell which);
+    /// retrying later may work.
+    #[error("the {} is unavailable; retry later", .0.name())]
+    StoreUnavailable(Store),
     /// A bug or an unexpected failure: logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// The stores a request depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Database,
+    VectorStore,
+}
+
+impl Store {
+    fn name(self) -> &'static str {
+        match self {
+            Store::Database => "database",
+            Store::VectorStore => "vector store",
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Store::Database => "database_unavailable",
+            Store::VectorStore => "vector_store_unavailable",
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -97,6 +124,7 @@ impl ApiError {
             ApiError::BadGateway(_) => ("api_error", None, Some("bad_gateway")),
             ApiError::GatewayTimeout(_) => ("api_error", None, Some("gateway_timeout")),
             ApiError::Unavailable(_) => ("api_error", None, Some("service_unavailable")),
+            ApiError::StoreUnavailable(store) => ("api_error", None, Some(store.code())),
             ApiError::Internal(_) => ("api_error", None, Some("internal_error")),
         }
     }
@@ -131,7 +159,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -149,7 +179,7 @@ impl From<sqlx::Error> for ApiError {
         match err {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::error!(error = %err, "database unavailable");
-                ApiError::Unavailable("the database is unavailable; retry later".into())
+                ApiError::StoreUnavailable(Store::Database)
             }
             other => ApiError::Internal(anyhow::Error::new(other).context("database query")),
         }
@@ -162,7 +192,7 @@ impl From<crate::vector::VectorError> for ApiError {
         match err {
             VectorError::Unavailable(msg) => {
                 tracing::error!(error = %msg, "vector store unavailable");
-                ApiError::Unavailable("the vector store is unavailable; retry later".into())
+                ApiError::StoreUnavailable(Store::VectorStore)
             }
             other @ (VectorError::CollectionNotFound(_)
             | VectorError::Invalid(_)

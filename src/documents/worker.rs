@@ -70,6 +70,8 @@ pub async fn run(state: Arc<AppState>, owner: String) {
 /// Process at most one due document; false when none was due.
 pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool> {
     let lease_ms = state.config.ingest.lease_secs as i64 * 1000;
+    // While the vector store is down, documents wait in the queue rather than fail.
+    crate::vector::wait::until_available(state.vectors.as_ref(), "ingest").await;
     let Some(doc) = state
         .db
         .claim_document(owner, lease_ms)

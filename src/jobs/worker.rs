@@ -74,6 +74,8 @@ pub async fn run(state: Arc<AppState>, owner: String) {
 /// Run at most one due job; false when none was due.
 pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool> {
     let lease_ms = state.config.jobs.lease_secs as i64 * 1000;
+    // While the vector store is down, jobs wait in the queue rather than spend attempts.
+    crate::vector::wait::until_available(state.vectors.as_ref(), "jobs").await;
     let Some(job) = state
         .db
         .claim_job(owner, lease_ms)

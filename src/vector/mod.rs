@@ -8,6 +8,7 @@ use uuid::Uuid;
 pub mod edge;
 pub mod filter;
 pub mod qdrant;
+pub mod wait;
 
 pub use filter::{Condition, Filter, MatchValue, RangeBounds};
 

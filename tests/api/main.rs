@@ -11,5 +11,6 @@ mod helpers;
 mod jobs;
 mod llm_e2e;
 mod openapi;
+mod qdrant_outage;
 mod shutdown;
 mod vector_store;
