@@ -1,5 +1,6 @@
 //! Benchmarks that print numbers (`ragway bench ingest|chat`), run in-process on the embedded
 //! stores in a throw-away data dir. `bench/*.sh` run them on release builds.
+//! `ragway bench topology` instead drives a running scale-out deployment (`topology`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use crate::knowledge::{self, NewKnowledgeBase};
 use crate::startup::AppState;
 use crate::store::knowledge::KnowledgeBase;
 use crate::vector::{Filter, MatchValue, Point, SparseVec};
+
+mod topology;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -56,6 +59,10 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// Drive a running scale-out deployment (serve replicas, workers, PostgreSQL, a Qdrant
+    /// server) one step at a time: upload, measure, check, search, re-index, report.
+    /// `bench/topology.sh` starts the processes and calls the steps.
+    Topology(topology::TopologyArgs),
 }
 
 pub async fn run(cmd: BenchCommand, base: Config) -> anyhow::Result<()> {
@@ -76,6 +83,7 @@ pub async fn run(cmd: BenchCommand, base: Config) -> anyhow::Result<()> {
             max_tokens,
             threads,
         } => reindex(base, &dir, limit, max_tokens, threads).await,
+        BenchCommand::Topology(args) => topology::run(args).await,
     }
 }
 

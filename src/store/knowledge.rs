@@ -222,6 +222,21 @@ impl Db {
         &self,
         doc: &NewDocument,
     ) -> Result<(Document, PutOutcome), sqlx::Error> {
+        match self.put_document_once(doc).await {
+            // The same external id uploaded at the same moment (through another replica, or
+            // another request): both found no row and the other's insert won. Now it exists,
+            // so a second try compares with it or replaces it, as if the uploads had queued.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                self.put_document_once(doc).await
+            }
+            other => other,
+        }
+    }
+
+    async fn put_document_once(
+        &self,
+        doc: &NewDocument,
+    ) -> Result<(Document, PutOutcome), sqlx::Error> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let existing: Option<Document> = match &doc.external_id {

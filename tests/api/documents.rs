@@ -307,6 +307,41 @@ async fn idempotent_upsert(backend: Backend) {
 }
 both_backends!(idempotent_upsert_on, idempotent_upsert);
 
+/// Two replicas sharing one PostgreSQL database receive the same documents at the same
+/// moment (a client retrying through a load balancer does this): every upload is accepted,
+/// and each document exists once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_upload_through_two_replicas_at_once_is_one_document() {
+    const DOCS: usize = 30;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config = test_config(dir_a.path(), Backend::Postgres).await;
+    config.ingest.workers = 0;
+    let mut other = config.clone();
+    other.data_dir = dir_b.path().to_path_buf();
+    crate::helpers::use_vector_store_under_test(&mut other);
+    let a = spawn_with(config, Some(dir_a)).await;
+    let b = spawn_with(other, Some(dir_b)).await;
+    let token = a.user_with_project("u", "p").await;
+    let kb_a = Kb::create(&a, &token, "kb").await;
+    let kb_b = Kb::open(&b, &token, "kb").await;
+    for i in 0..DOCS {
+        let body =
+            json!({"external_id": format!("doc{i}"), "text": format!("Document number {i}.")});
+        let (ra, rb) = tokio::join!(
+            kb_a.call(Method::POST, "/documents", Some(body.clone())),
+            kb_b.call(Method::POST, "/documents", Some(body)),
+        );
+        for (s, body) in [ra, rb] {
+            assert!(s == 202 || s == 200, "doc{i}: {s} {body}");
+        }
+    }
+    let (s, body) = kb_a.call(Method::GET, "/documents?limit=1000", None).await;
+    assert_eq!(s, 200, "{body}");
+    let docs = body["data"].as_array().unwrap();
+    assert_eq!(docs.len(), DOCS);
+    assert!(docs.iter().all(|d| d["status"] == "queued"), "{body}");
+}
+
 async fn a_bad_file_fails_alone(backend: Backend) {
     let app = spawn_app_on(backend).await;
     let token = app.user_with_project("u", "docs").await;
