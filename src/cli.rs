@@ -48,6 +48,9 @@ pub enum Command {
     Bench(crate::bench::BenchCommand),
     /// Measure retrieval quality on a benchmark, in-process (`ragway eval beir DIR`).
     Eval(crate::eval::EvalArgs),
+    /// Move this data dir's embedded stores (SQLite, Qdrant Edge) to PostgreSQL and a Qdrant
+    /// server for scale-out, with ragway stopped; vectors are copied, not re-embedded.
+    Migrate(crate::migrate::MigrateArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -97,6 +100,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => serve(config).await,
         Command::Eval(args) => crate::eval::run(config, args).await,
+        Command::Migrate(args) => {
+            telemetry::init(&config.log);
+            let moved = crate::migrate::run(&config, &args).await?;
+            let points: u64 = moved.collections.iter().map(|(_, n)| n).sum();
+            println!(
+                "moved {} collection(s) ({points} points) and {} table(s); {} document(s) queued again",
+                moved.collections.len(),
+                moved.tables.len(),
+                moved.requeued
+            );
+            println!(
+                "start ragway with database.url and vector_store.url (and \
+                 vector_store.collection_prefix) set to the targets"
+            );
+            Ok(())
+        }
         Command::Worker { concurrency, jobs } => worker(config, concurrency, jobs).await,
         Command::Bench(cmd) => {
             telemetry::init(&crate::config::LogConfig {

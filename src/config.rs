@@ -251,7 +251,8 @@ impl VectorStoreConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Check every `vector_store.*` key, naming the one that is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid(

@@ -18,6 +18,7 @@ pub mod jobs_cli;
 pub mod knowledge;
 pub mod lease;
 pub mod metrics;
+pub mod migrate;
 pub mod retrieval;
 pub mod startup;
 pub mod store;

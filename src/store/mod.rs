@@ -12,6 +12,7 @@ use sqlx::{AnyPool, Executor};
 use crate::config::{Config, DatabaseKind};
 
 pub mod chats;
+pub mod copy;
 pub mod jobs;
 pub mod knowledge;
 pub mod tenancy;

@@ -104,6 +104,44 @@ impl EdgeStore {
             .await
     }
 
+    /// Up to `limit` points of `collection` with their vectors and payloads, by id from
+    /// `from` (inclusive), and the id the next page starts at (None: this was the last).
+    /// For moving a collection to another store (`ragway migrate`).
+    pub async fn export(
+        &self,
+        collection: &str,
+        from: Option<Uuid>,
+        limit: usize,
+    ) -> VectorResult<(Vec<Point>, Option<Uuid>)> {
+        self.with_collection(collection, move |c| {
+            let (records, next) = c
+                .shard
+                .scroll(ScrollRequest {
+                    offset: from.map(qdrant_edge::PointId::Uuid),
+                    limit: Some(limit.max(1)),
+                    filter: None,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Bool(true),
+                    order_by: None,
+                })
+                .map_err(convert::error)?;
+            let points = records
+                .into_iter()
+                .map(|record| {
+                    let (dense, sparse) = convert::vectors(record.vector)?;
+                    Ok(Point {
+                        id: convert::id(record.id)?,
+                        dense,
+                        sparse,
+                        payload: convert::payload(record.payload),
+                    })
+                })
+                .collect::<VectorResult<_>>()?;
+            Ok((points, next.map(convert::id).transpose()?))
+        })
+        .await
+    }
+
     fn collection(&self, collection: &str) -> VectorResult<Arc<Collection>> {
         validate_name(collection)?;
         self.collections

@@ -10,6 +10,7 @@ mod faults;
 mod helpers;
 mod jobs;
 mod llm_e2e;
+mod migrate;
 mod openapi;
 mod qdrant_outage;
 mod shutdown;

@@ -5,7 +5,7 @@ use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
     Condition as ECondition, FieldCondition, Filter as EFilter, JsonPath, Match, OperationError,
     PointId, PointStruct, PointStructPersisted, Range, ScoredPoint, SparseVector, ValueVariants,
-    Vector, VectorInternal, Vectors,
+    Vector, VectorInternal, VectorStructInternal, Vectors,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -164,6 +164,37 @@ pub(super) fn hit(point: ScoredPoint) -> VectorResult<Hit> {
         score: point.score,
         payload: payload(point.payload),
     })
+}
+
+/// A stored point's dense and sparse vectors, back in ragway's types. A point without
+/// sparse terms may come back without its sparse vector: that is an empty one.
+pub(super) fn vectors(vector: Option<VectorStructInternal>) -> VectorResult<(Vec<f32>, SparseVec)> {
+    let Some(VectorStructInternal::Named(mut named)) = vector else {
+        return Err(VectorError::Other(anyhow::anyhow!(
+            "a point without named vectors: this collection was not written by ragway"
+        )));
+    };
+    let dense = match named.remove(DENSE) {
+        Some(VectorInternal::Dense(dense)) => dense,
+        _ => {
+            return Err(VectorError::Other(anyhow::anyhow!(
+                "a point without its {DENSE:?} vector"
+            )))
+        }
+    };
+    let sparse = match named.remove(SPARSE) {
+        Some(VectorInternal::Sparse(sparse)) => SparseVec {
+            indices: sparse.indices,
+            values: sparse.values,
+        },
+        None => SparseVec::default(),
+        Some(_) => {
+            return Err(VectorError::Other(anyhow::anyhow!(
+                "the {SPARSE:?} vector of a point is not sparse"
+            )))
+        }
+    };
+    Ok((dense, sparse))
 }
 
 pub(super) fn payload(payload: Option<qdrant_edge::Payload>) -> Map<String, Value> {
