@@ -82,3 +82,70 @@ fn a_missing_config_file_is_an_error() {
         .to_string();
     assert!(e.contains("does not exist"), "{e}");
 }
+
+#[test]
+fn vector_store_layout_keys_are_validated_and_fit_one_node_by_default() {
+    let c = load("").unwrap();
+    let layout = c.vector_store.collection_settings();
+    assert_eq!(layout, ragway::vector::CollectionSettings::default());
+    assert_eq!(
+        (
+            layout.shard_number,
+            layout.replication_factor,
+            layout.write_consistency_factor
+        ),
+        (1, 1, 1)
+    );
+    assert!(!layout.on_disk_vectors && layout.on_disk_payload);
+    assert_eq!(c.vector_store.timeout_secs, 10);
+
+    let server = "[vector_store]\nurl = \"http://qdrant:6334\"\n";
+    let c = load(&format!(
+        "{server}shard_number = 6\nreplication_factor = 3\nwrite_consistency_factor = 2\n\
+         on_disk_vectors = true\non_disk_payload = false\ncollection_prefix = \"prod_\""
+    ))
+    .unwrap();
+    let layout = c.vector_store.collection_settings();
+    assert_eq!(
+        (
+            layout.shard_number,
+            layout.replication_factor,
+            layout.write_consistency_factor
+        ),
+        (6, 3, 2)
+    );
+    assert!(layout.on_disk_vectors && !layout.on_disk_payload);
+    assert_eq!(c.vector_store.collection_prefix, "prod_");
+
+    for (body, key) in [
+        ("shard_number = 0", "vector_store.shard_number"),
+        ("replication_factor = 0", "vector_store.replication_factor"),
+        (
+            "write_consistency_factor = 2",
+            "vector_store.write_consistency_factor",
+        ),
+        ("timeout_secs = 0", "vector_store.timeout_secs"),
+        (
+            "collection_prefix = \"a/b\"",
+            "vector_store.collection_prefix",
+        ),
+    ] {
+        let e = load(&format!("{server}{body}")).unwrap_err();
+        assert!(e.contains(key), "{body}: {e}");
+    }
+    // Qdrant Edge is one local shard: the cluster keys are refused there, by name; the
+    // on-disk ones apply.
+    for body in [
+        "shard_number = 2",
+        "replication_factor = 2",
+        "collection_prefix = \"x_\"",
+    ] {
+        let e = load(&format!("[vector_store]\n{body}")).unwrap_err();
+        let key = body.split(' ').next().unwrap();
+        assert!(
+            e.contains(&format!("vector_store.{key}")) && e.contains("vector_store.url"),
+            "{body}: {e}"
+        );
+    }
+    assert!(load("[vector_store]\non_disk_vectors = true\non_disk_payload = false").is_ok());
+}

@@ -187,7 +187,11 @@ pub async fn fresh_postgres_database() -> String {
                 .await
                 .unwrap();
             let old: Vec<(String,)> =
-                sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'ragway_t_%'")
+                // `_` is LIKE's any-character: escaped, so only our own names match (not,
+                // say, a `ragway_topology_…` database of a bench run).
+                sqlx::query_as(
+                    r"SELECT datname FROM pg_database WHERE datname LIKE 'ragway\_t\_%'",
+                )
                     .fetch_all(&mut conn)
                     .await
                     .unwrap();
