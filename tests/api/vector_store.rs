@@ -953,6 +953,42 @@ async fn edge_refused_names_create_nothing_on_disk() {
     );
 }
 
+/// `vector_store.on_disk_*` reach the shards Qdrant Edge creates (its saved shard config),
+/// and such a collection works like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_creates_collections_with_the_on_disk_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let placement = |name: &str| {
+        let text = std::fs::read_to_string(dir.path().join(name).join("edge_config.json")).unwrap();
+        let config: Value = serde_json::from_str(&text).unwrap();
+        (
+            config["vectors"]["dense"]["memory"].clone(),
+            config["payload_memory"].clone(),
+        )
+    };
+    let settings = CollectionSettings {
+        on_disk_vectors: true,
+        on_disk_payload: false,
+        ..CollectionSettings::default()
+    };
+    let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open_with(dir.path(), settings).unwrap());
+    filled(&store, "disk").await;
+    assert_eq!(placement("disk"), (json!("cold"), json!("cached")));
+    let hits = store
+        .query("disk", &dense([1.0, 0.0, 0.0, 0.0], 3))
+        .await
+        .unwrap();
+    assert_eq!(ids(&hits), [A, B, C]);
+    drop(store);
+    let store = edge(dir.path());
+    store.ensure_collection("ram", DIM).await.unwrap();
+    assert_eq!(
+        placement("ram"),
+        (json!("cached"), json!("cold")),
+        "the defaults: vectors in RAM, payloads on disk"
+    );
+}
+
 /// Qdrant Edge's one way to be unavailable: its directory gone (a lost volume).
 #[tokio::test]
 async fn edge_store_without_its_directory_is_unavailable() {
