@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::documents::{self, Upload};
-use crate::knowledge::{self, NewKnowledgeBase};
-use crate::startup::AppState;
+use crate::knowledge;
+use crate::state::AppState;
 use crate::store::knowledge::KnowledgeBase;
 use crate::vector::{Filter, MatchValue, Point, SparseVec};
+use ragway_protocol::knowledge::{Chunking, NewKnowledgeBase, ReindexRequest};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -118,14 +119,7 @@ async fn new_kb(state: &AppState, project: &str) -> anyhow::Result<KnowledgeBase
     if state.db.get_project(project).await?.is_none() {
         state.db.create_project(project, project, None).await?;
     }
-    let req = NewKnowledgeBase {
-        id: Some("bench".into()),
-        name: None,
-        description: None,
-        embedding_model: None,
-        chunking: None,
-    };
-    knowledge::create(state, project, req)
+    knowledge::create(state, project, NewKnowledgeBase::with_id("bench"))
         .await
         .map_err(|e| anyhow::anyhow!("creating the knowledge base: {e}"))
 }
@@ -289,8 +283,8 @@ async fn reindex(
     let job = crate::jobs::enqueue_reindex(
         &state,
         &kb,
-        crate::jobs::ReindexRequest {
-            chunking: Some(knowledge::Chunking {
+        ReindexRequest {
+            chunking: Some(Chunking {
                 max_tokens: Some(max_tokens),
                 overlap_tokens: Some(max_tokens / 8),
                 markdown: None,

@@ -117,7 +117,7 @@ async fn worker(config: Config, concurrency: usize, jobs: usize) -> anyhow::Resu
         concurrency + jobs >= 1,
         "--concurrency and --jobs cannot both be 0"
     );
-    let state = std::sync::Arc::new(crate::startup::AppState::load(config, None).await?);
+    let state = std::sync::Arc::new(crate::state::AppState::load(config, None).await?);
     let mut workers = crate::documents::worker::spawn(state.clone(), concurrency);
     workers.extend(crate::jobs::worker::spawn(state, jobs));
     tracing::info!(

@@ -173,6 +173,31 @@ impl From<crate::vector::VectorError> for ApiError {
     }
 }
 
+impl From<ragway_protocol::ParamError> for ApiError {
+    fn from(err: ragway_protocol::ParamError) -> Self {
+        ApiError::InvalidRequest {
+            message: err.message,
+            param: Some(err.param),
+            code: err.code,
+        }
+    }
+}
+
+impl From<crate::rerank::RerankError> for ApiError {
+    fn from(err: crate::rerank::RerankError) -> Self {
+        use crate::rerank::RerankError;
+        match err {
+            e @ RerankError::Unknown { .. } => {
+                ApiError::invalid("rag_params.reranking_model", e.to_string())
+            }
+            e @ RerankError::Timeout(_) => ApiError::GatewayTimeout(e.to_string()),
+            e @ (RerankError::Unreachable { .. } | RerankError::BadAnswer { .. }) => {
+                ApiError::BadGateway(e.to_string())
+            }
+        }
+    }
+}
+
 /// Map actix's JSON/query/path extractor failures into our shape, naming what was wrong.
 pub fn json_error_handler(
     err: actix_web::error::JsonPayloadError,

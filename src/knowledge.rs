@@ -1,61 +1,13 @@
 //! Knowledge-base lifecycle: creation (its embedding model, chunking settings and first vector
 //! collection), lookup confined to a project, deletion of its vectors and rows.
 
-use serde::Deserialize;
+use ragway_protocol::knowledge::{Chunking, ChunkingSettings, NewKnowledgeBase};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::knowledge::KnowledgeBase;
 use crate::store::now_ms;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewKnowledgeBase {
-    /// Caller-chosen slug; generated when absent.
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// A configured embedding model; the default model when absent.
-    pub embedding_model: Option<String>,
-    pub chunking: Option<Chunking>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Chunking {
-    pub max_tokens: Option<usize>,
-    pub overlap_tokens: Option<usize>,
-    pub markdown: Option<bool>,
-}
-
-/// The collection of a knowledge base's `generation`.
-pub fn collection_name(uid: &str, generation: i64) -> String {
-    format!("kb_{uid}_g{generation}")
-}
-
-/// Chunking settings from a request, each field absent taken from `base`, range-checked.
-pub fn resolve_chunking(
-    c: Option<&Chunking>,
-    base: (usize, usize, bool),
-) -> Result<(usize, usize, bool), ApiError> {
-    let max_tokens = c.and_then(|c| c.max_tokens).unwrap_or(base.0);
-    let overlap = c.and_then(|c| c.overlap_tokens).unwrap_or(base.1);
-    let markdown = c.and_then(|c| c.markdown).unwrap_or(base.2);
-    if !(16..=254).contains(&max_tokens) {
-        return Err(ApiError::invalid(
-            "chunking.max_tokens",
-            "max_tokens must be in 16..=254 (the embedding model reads 256 tokens)",
-        ));
-    }
-    if overlap * 2 >= max_tokens {
-        return Err(ApiError::invalid(
-            "chunking.overlap_tokens",
-            "overlap_tokens must be less than half of max_tokens",
-        ));
-    }
-    Ok((max_tokens, overlap, markdown))
-}
 
 pub async fn create(
     state: &AppState,
@@ -63,19 +15,21 @@ pub async fn create(
     req: NewKnowledgeBase,
 ) -> Result<KnowledgeBase, ApiError> {
     let defaults = &state.config.chunking;
-    let (max_tokens, overlap, markdown) = resolve_chunking(
+    let chunking = Chunking::resolve(
         req.chunking.as_ref(),
-        (
-            defaults.max_tokens,
-            defaults.overlap_tokens,
-            defaults.markdown,
-        ),
+        ChunkingSettings {
+            max_tokens: defaults.max_tokens,
+            overlap_tokens: defaults.overlap_tokens,
+            markdown: defaults.markdown,
+        },
     )?;
     let model = req
         .embedding_model
         .clone()
         .unwrap_or_else(|| state.pipeline.embedder.model_name().to_owned());
-    let pipeline = state.pipeline_for(&model, "embedding_model")?;
+    let pipeline = state
+        .pipeline_for(&model)
+        .map_err(|e| ApiError::invalid("embedding_model", e.to_string()))?;
     let dim = pipeline.embedder.dim();
     let uid = uuid::Uuid::new_v4().simple().to_string();
     let id = req.id.unwrap_or_else(|| format!("kb-{}", &uid[..12]));
@@ -89,14 +43,14 @@ pub async fn create(
         project_id: project.to_owned(),
         name: req.name.unwrap_or_else(|| id.clone()),
         id,
-        collection: collection_name(&uid, 1),
+        collection: KnowledgeBase::collection_name(&uid, 1),
         uid,
         description: req.description.unwrap_or_default(),
         embedding_model: model,
         embedding_dim: dim as i64,
-        chunk_max_tokens: max_tokens as i64,
-        chunk_overlap: overlap as i64,
-        chunk_markdown: i64::from(markdown),
+        chunk_max_tokens: chunking.max_tokens as i64,
+        chunk_overlap: chunking.overlap_tokens as i64,
+        chunk_markdown: i64::from(chunking.markdown),
         generation: 1,
         created_at: now,
         updated_at: now,

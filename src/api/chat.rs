@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::auth::{Caller, Principal};
 use crate::chat::{self, request::ChatRequest};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/chat/completions", web::post().to(completions))

@@ -15,7 +15,7 @@ use crate::documents::{self, Upload};
 use crate::error::ApiError;
 use crate::knowledge;
 use crate::retrieval::RetrievedChunk;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::knowledge::{status, Document, PutOutcome};
 use crate::vector::{Filter, MatchValue};
 

@@ -6,10 +6,11 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::jobs::{self, ReindexRequest};
+use crate::jobs;
 use crate::knowledge;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::jobs::{kind, status, JobFilter};
+use ragway_protocol::knowledge::ReindexRequest;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(

@@ -7,8 +7,9 @@ use serde_json::json;
 use crate::api::validate_id;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::knowledge::{self, NewKnowledgeBase};
-use crate::startup::AppState;
+use crate::knowledge;
+use crate::state::AppState;
+use ragway_protocol::knowledge::NewKnowledgeBase;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/knowledge_bases", web::post().to(create))

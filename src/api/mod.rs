@@ -15,7 +15,6 @@ pub mod tenancy;
 /// Mount every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
-    crate::metrics::configure(cfg);
     chat::configure(cfg);
     tenancy::configure(cfg);
     knowledge_bases::configure(cfg);

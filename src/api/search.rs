@@ -8,7 +8,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::knowledge;
 use crate::retrieval::{self, user_filter, SearchParams};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::vector::SearchMode;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,18 +26,6 @@ struct SearchRequest {
     candidates: Option<usize>,
     max_chunks_per_document: Option<usize>,
     fusion: Option<String>,
-}
-
-pub fn parse_mode(s: &str, param: &str) -> Result<SearchMode, ApiError> {
-    match s {
-        "hybrid" => Ok(SearchMode::Hybrid),
-        "dense" => Ok(SearchMode::Dense),
-        "sparse" => Ok(SearchMode::Sparse),
-        other => Err(ApiError::invalid(
-            param,
-            format!("unknown search_mode `{other}`; use hybrid, dense or sparse"),
-        )),
-    }
 }
 
 impl SearchRequest {
@@ -70,7 +58,10 @@ impl SearchRequest {
             mode: self
                 .search_mode
                 .as_deref()
-                .map(|m| parse_mode(m, "search_mode"))
+                .map(|m| {
+                    m.parse::<SearchMode>()
+                        .map_err(|e| ApiError::invalid("search_mode", e.to_string()))
+                })
                 .transpose()?
                 .unwrap_or_default(),
             fusion: self

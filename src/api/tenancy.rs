@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::api::validate_id;
 use crate::auth::{token, Caller, Principal};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::tenancy::TokenKind;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

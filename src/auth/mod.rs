@@ -9,7 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use secrecy::ExposeSecret;
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::tenancy::TokenKind;
 
 pub mod bootstrap;

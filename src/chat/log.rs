@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::store::chats::ChatLog;
 
 pub async fn record(
-    state: &crate::startup::AppState,
+    state: &crate::state::AppState,
     turn: &Turn,
     usage: Option<&Value>,
     outcome: Result<(), &ApiError>,

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::generation::{GenerationError, Model};
 use crate::retrieval::{self, RetrievedChunk, SearchParams};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::knowledge::KnowledgeBase;
 
 pub mod citations;
@@ -259,15 +259,7 @@ pub async fn retrieve(
     rag: &RagParams,
 ) -> Result<Vec<RetrievedChunk>, ApiError> {
     if let Some(name) = &rag.reranking_model {
-        if !state.rerankers.exists(name) {
-            return Err(ApiError::invalid(
-                "rag_params.reranking_model",
-                format!(
-                    "unknown reranking_model `{name}`; configured: {:?}",
-                    state.rerankers.names()
-                ),
-            ));
-        }
+        state.rerankers.check(name)?;
     }
     let widen = rag.reranking_model.is_some() || rag.diversity.is_some_and(|d| d > 0.0);
     let fetch = if widen {
@@ -291,10 +283,8 @@ pub async fn retrieve(
         } else {
             rag.k
         };
-        chunks = state
-            .rerankers
-            .rerank(name, query, chunks, keep, rag.concat_reranker_input)
-            .await?;
+        chunks =
+            retrieval::rerank(state, name, query, chunks, keep, rag.concat_reranker_input).await?;
     }
     if let Some(d) = rag.diversity {
         chunks = retrieval::mmr(chunks, d, rag.k);

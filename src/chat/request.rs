@@ -501,9 +501,11 @@ impl RagParams {
         };
         let search_mode = match get("search_mode") {
             None => SearchMode::Hybrid,
-            Some(v) => {
-                crate::api::search::parse_mode(&string(v, &p("search_mode"))?, &p("search_mode"))?
-            }
+            Some(v) => string(v, &p("search_mode"))?.parse().map_err(
+                |e: crate::vector::UnknownSearchMode| {
+                    ApiError::invalid(p("search_mode"), e.to_string())
+                },
+            )?,
         };
         let query_rewrite = match get("query_rewrite")
             .map(|v| string(v, &p("query_rewrite")))

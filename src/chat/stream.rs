@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::{citations, generation_error, log, Turn};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn event(v: &Value) -> Bytes {
     Bytes::from(format!("data: {v}\n\n"))

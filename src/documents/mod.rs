@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::knowledge::{Document, KnowledgeBase, NewDocument, PutOutcome};
 use crate::vector::{Filter, MatchValue};
 

@@ -13,7 +13,7 @@ use ragway_ingest::pipeline::Pipeline;
 use serde_json::{json, Value};
 
 use super::chunk_id;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::jobs::Job;
 use crate::store::knowledge::{Document, KnowledgeBase};
 use crate::vector::{Condition, Filter, MatchValue, Point, SparseVec, VectorError};

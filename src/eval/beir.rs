@@ -23,10 +23,11 @@ use super::metrics::{self, Judgements, QueryMetrics};
 use super::BeirArgs;
 use crate::config::Config;
 use crate::documents::{self, Upload};
-use crate::knowledge::{self, NewKnowledgeBase};
+use crate::knowledge;
 use crate::retrieval::{self, SearchParams};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::knowledge::{status, KnowledgeBase, PutOutcome};
+use ragway_protocol::knowledge::NewKnowledgeBase;
 
 /// The project and knowledge base the corpus is ingested into (in the evaluation's own
 /// database).

@@ -6,26 +6,16 @@
 //! pass before the switch catches up with any it missed. A canceled or failed job drops its
 //! half-built collection and leaves the old generation serving.
 
-use serde::Deserialize;
+use ragway_protocol::knowledge::{Chunking, ChunkingSettings, ReindexRequest};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::knowledge::{collection_name, resolve_chunking, Chunking};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::jobs::{kind, status, Job};
 use crate::store::knowledge::KnowledgeBase;
 use crate::store::now_ms;
 
 pub mod worker;
-
-/// `POST /v1/knowledge_bases/{kb}/reindex`: what the new generation should use; absent
-/// fields keep the knowledge base's current settings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReindexRequest {
-    pub chunking: Option<Chunking>,
-    pub embedding_model: Option<String>,
-}
 
 /// Queue a re-index of `kb`. 409 when one is already queued or running.
 pub async fn enqueue_reindex(
@@ -33,20 +23,21 @@ pub async fn enqueue_reindex(
     kb: &KnowledgeBase,
     req: ReindexRequest,
 ) -> Result<Job, ApiError> {
-    let (max_tokens, overlap, markdown) = resolve_chunking(
+    let chunking = Chunking::resolve(
         req.chunking.as_ref(),
-        (
-            kb.chunk_max_tokens as usize,
-            kb.chunk_overlap as usize,
-            kb.markdown(),
-        ),
+        ChunkingSettings {
+            max_tokens: kb.chunk_max_tokens as usize,
+            overlap_tokens: kb.chunk_overlap as usize,
+            markdown: kb.markdown(),
+        },
     )?;
     let model = req
         .embedding_model
         .clone()
         .unwrap_or_else(|| kb.embedding_model.clone());
     let dim = state
-        .pipeline_for(&model, "embedding_model")?
+        .pipeline_for(&model)
+        .map_err(|e| ApiError::invalid("embedding_model", e.to_string()))?
         .embedder
         .dim();
     if let Some(active) = state.db.active_reindex(&kb.project_id, &kb.id).await? {
@@ -69,12 +60,12 @@ pub async fn enqueue_reindex(
         kb_id: kb.id.clone(),
         status: status::QUEUED.into(),
         target_generation: Some(generation),
-        target_collection: Some(collection_name(&kb.uid, generation)),
+        target_collection: Some(KnowledgeBase::collection_name(&kb.uid, generation)),
         target_model: Some(model),
         target_dim: Some(dim as i64),
-        target_max_tokens: Some(max_tokens as i64),
-        target_overlap: Some(overlap as i64),
-        target_markdown: Some(i64::from(markdown)),
+        target_max_tokens: Some(chunking.max_tokens as i64),
+        target_overlap: Some(chunking.overlap_tokens as i64),
+        target_markdown: Some(i64::from(chunking.markdown)),
         docs_total: state
             .db
             .ready_document_count(&kb.project_id, &kb.id)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::documents::worker::{index_into, parse_document, ProcessError, Target};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::jobs::{kind, status, Job};
 use crate::vector::{Filter, MatchValue, VectorError};
 

@@ -8,11 +8,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::knowledge::KnowledgeBase;
 use crate::vector::{Filter, Fusion, Hit, Query, SearchMode, SparseVec};
 
-pub mod rerank;
 pub mod user_filter;
 
 /// Typed, range-checked retrieval parameters.
@@ -274,6 +273,38 @@ async fn search_kb(
         }
     }
     Ok(Vec::new())
+}
+
+/// Reorder `chunks` by reranker `name`'s relevance, keep the best `k`; scores become the
+/// reranker's. `concat` reranks on title + text instead of text alone.
+pub async fn rerank(
+    state: &AppState,
+    name: &str,
+    query: &str,
+    chunks: Vec<RetrievedChunk>,
+    k: usize,
+    concat: bool,
+) -> Result<Vec<RetrievedChunk>, ApiError> {
+    let documents: Vec<String> = chunks
+        .iter()
+        .map(|c| match (&c.title, concat) {
+            (Some(t), true) => format!("{t}\n{}", c.text),
+            _ => c.text.clone(),
+        })
+        .collect();
+    let scores = state.rerankers.rerank(name, query, documents, k).await?;
+    let mut slots: Vec<Option<RetrievedChunk>> = chunks.into_iter().map(Some).collect();
+    let mut scored: Vec<RetrievedChunk> = scores
+        .into_iter()
+        .filter_map(|(i, score)| {
+            let mut c = slots[i].take()?;
+            c.score = score;
+            Some(c)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+    scored.truncate(k);
+    Ok(scored)
 }
 
 /// Maximal-marginal-relevance re-ordering: pick `k` chunks, each time the one with the best

@@ -581,6 +581,15 @@ impl Db {
         q.fetch_all(&self.pool).await
     }
 
+    /// Jobs by kind and status, all projects (the jobs' gauges).
+    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// The retired collection of `job` is gone.
     pub async fn clear_retired(&self, job: &str) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE jobs SET retired_collection = NULL WHERE id = $1")

@@ -66,6 +66,11 @@ pub struct Document {
 }
 
 impl KnowledgeBase {
+    /// The vector collection of generation `generation` of the knowledge base `uid`.
+    pub fn collection_name(uid: &str, generation: i64) -> String {
+        format!("kb_{uid}_g{generation}")
+    }
+
     pub fn markdown(&self) -> bool {
         self.chunk_markdown != 0
     }
@@ -214,6 +219,13 @@ impl Db {
         .bind(kb)
         .fetch_all(&self.pool)
         .await
+    }
+
+    /// Documents by status, all projects (the ingest queue's gauges).
+    pub async fn document_status_counts(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query_as("SELECT status, COUNT(*) FROM documents GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// Insert a document, or replace the one with the same external id. Unchanged content

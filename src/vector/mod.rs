@@ -49,6 +49,24 @@ pub enum SearchMode {
     Sparse,
 }
 
+/// A search mode name that is none of `hybrid`, `dense`, `sparse`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown search_mode `{0}`; use hybrid, dense or sparse")]
+pub struct UnknownSearchMode(pub String);
+
+impl std::str::FromStr for SearchMode {
+    type Err = UnknownSearchMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hybrid" => Ok(SearchMode::Hybrid),
+            "dense" => Ok(SearchMode::Dense),
+            "sparse" => Ok(SearchMode::Sparse),
+            other => Err(UnknownSearchMode(other.to_owned())),
+        }
+    }
+}
+
 /// How the two legs of a hybrid query are fused, server-side.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Fusion {

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ragway::documents::{self, Upload};
-use ragway::knowledge::{self, NewKnowledgeBase};
-use ragway::startup::AppState;
+use ragway::knowledge;
+use ragway::state::AppState;
 use ragway::vector::{Filter, Hit, Point, Query, VectorError, VectorResult, VectorStore};
+use ragway_protocol::knowledge::NewKnowledgeBase;
 use uuid::Uuid;
 
 use crate::helpers::{shared_embedder, test_config, Backend};
@@ -97,19 +98,9 @@ async fn vector_store_failures_are_retried_or_reported() {
     state.vectors = faulty.clone();
     let state = Arc::new(state);
     state.db.create_project("p", "p", None).await.unwrap();
-    let kb = knowledge::create(
-        &state,
-        "p",
-        NewKnowledgeBase {
-            id: Some("kb".into()),
-            name: None,
-            description: None,
-            embedding_model: None,
-            chunking: None,
-        },
-    )
-    .await
-    .unwrap();
+    let kb = knowledge::create(&state, "p", NewKnowledgeBase::with_id("kb"))
+        .await
+        .unwrap();
     let submit = |ext: &str, text: &str| {
         let (state, kb) = (state.clone(), kb.clone());
         let up = Upload {

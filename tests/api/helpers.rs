@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use ragway::config::Config;
-use ragway::startup::{AppState, Application};
+use ragway::startup::Application;
+use ragway::state::AppState;
 use ragway_ingest::embed::Embedder;
 use serde_json::{json, Value};
 
@@ -75,7 +76,7 @@ pub fn shared_embedder(config: &Config) -> Embedder {
             std::thread::spawn(move || {
                 tokio::runtime::Runtime::new()
                     .unwrap()
-                    .block_on(ragway::startup::load_embedder(&config))
+                    .block_on(ragway::state::load_embedder(&config))
                     .expect("loading the embedder")
             })
             .join()

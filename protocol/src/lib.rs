@@ -1,0 +1,8 @@
+//! ragway's wire contract: the request bodies and values parsed at the edge, each field
+//! range-checked once here, errors naming the parameter (`ParamError`). No HTTP, no database:
+//! the server maps `ParamError` to its 400 and builds its domain calls from these types.
+
+pub mod error;
+pub mod knowledge;
+
+pub use error::ParamError;
