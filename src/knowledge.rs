@@ -2,18 +2,43 @@
 //! collection), lookup confined to a project, deletion of its vectors and rows.
 
 use ragway_protocol::knowledge::{Chunking, ChunkingSettings, NewKnowledgeBase};
+use ragway_protocol::ParamError;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::jobs::JobError;
+use crate::state::{AppState, UnknownModel};
 use crate::store::knowledge::KnowledgeBase;
-use crate::store::now_ms;
+use crate::store::{now_ms, StoreError};
+use crate::vector::VectorError;
+
+/// Why a knowledge base could not be created, found or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    /// A request value is wrong (the chunking settings).
+    #[error(transparent)]
+    Invalid(#[from] ParamError),
+    /// The request named an embedding model this server does not offer.
+    #[error(transparent)]
+    UnknownModel(#[from] UnknownModel),
+    #[error("knowledge base `{0}` already exists")]
+    Exists(String),
+    /// No such knowledge base in the caller's project (other projects' are invisible).
+    #[error("knowledge base `{0}` does not exist in this project")]
+    NotFound(String),
+    /// Canceling its re-index on delete failed.
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vector(#[from] VectorError),
+}
 
 pub async fn create(
     state: &AppState,
     project: &str,
     req: NewKnowledgeBase,
-) -> Result<KnowledgeBase, ApiError> {
+) -> Result<KnowledgeBase, KnowledgeError> {
     let defaults = &state.config.chunking;
     let chunking = Chunking::resolve(
         req.chunking.as_ref(),
@@ -27,16 +52,12 @@ pub async fn create(
         .embedding_model
         .clone()
         .unwrap_or_else(|| state.pipeline.embedder.model_name().to_owned());
-    let pipeline = state
-        .pipeline_for(&model)
-        .map_err(|e| ApiError::invalid("embedding_model", e.to_string()))?;
+    let pipeline = state.pipeline_for(&model)?;
     let dim = pipeline.embedder.dim();
     let uid = uuid::Uuid::new_v4().simple().to_string();
     let id = req.id.unwrap_or_else(|| format!("kb-{}", &uid[..12]));
     if state.db.get_kb(project, &id).await?.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "knowledge base `{id}` already exists"
-        )));
+        return Err(KnowledgeError::Exists(id));
     }
     let now = now_ms();
     let kb = KnowledgeBase {
@@ -61,28 +82,29 @@ pub async fn create(
         .await?;
     if let Err(e) = state.db.insert_kb(&kb).await {
         let _ = state.vectors.delete_collection(&kb.collection).await;
-        return Err(match e.as_database_error() {
-            Some(d) if d.is_unique_violation() => {
-                ApiError::Conflict(format!("knowledge base `{}` already exists", kb.id))
-            }
-            _ => e.into(),
+        return Err(match e {
+            StoreError::Duplicate(_) => KnowledgeError::Exists(kb.id),
+            other => other.into(),
         });
     }
     Ok(kb)
 }
 
 /// The knowledge base `id` of `project`; 404 otherwise (other projects' are invisible).
-pub async fn get(state: &AppState, project: &str, id: &str) -> Result<KnowledgeBase, ApiError> {
-    state.db.get_kb(project, id).await?.ok_or_else(|| {
-        ApiError::not_found(
-            Some("kb_id"),
-            format!("knowledge base `{id}` does not exist in this project"),
-        )
-    })
+pub async fn get(
+    state: &AppState,
+    project: &str,
+    id: &str,
+) -> Result<KnowledgeBase, KnowledgeError> {
+    state
+        .db
+        .get_kb(project, id)
+        .await?
+        .ok_or_else(|| KnowledgeError::NotFound(id.to_owned()))
 }
 
 /// The knowledge base with its document counts by status.
-pub async fn describe(state: &AppState, kb: &KnowledgeBase) -> Result<Value, ApiError> {
+pub async fn describe(state: &AppState, kb: &KnowledgeBase) -> Result<Value, KnowledgeError> {
     let mut v = kb.to_json();
     let mut docs = json!({"queued": 0, "processing": 0, "ready": 0, "failed": 0});
     let mut chunks = 0;
@@ -101,7 +123,7 @@ pub async fn describe(state: &AppState, kb: &KnowledgeBase) -> Result<Value, Api
 
 /// Cancel its re-index (dropping the half-built generation), drop the vectors, then the rows
 /// (documents and sources cascade).
-pub async fn delete(state: &AppState, kb: &KnowledgeBase) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, kb: &KnowledgeBase) -> Result<(), KnowledgeError> {
     if let Some(job) = state.db.active_reindex(&kb.project_id, &kb.id).await? {
         crate::jobs::cancel(state, &job, Some("the knowledge base was deleted")).await?;
     }

@@ -9,10 +9,11 @@ use tokio::sync::Notify;
 
 /// Run `once` (claim and process one item; false = nothing due) until the task is dropped.
 /// When idle, wait for `notify` or `idle` at most; when the queue is unreachable, back off.
-pub async fn drive<F, Fut>(what: &str, notify: &Notify, idle: Duration, mut once: F)
+pub async fn drive<F, Fut, E>(what: &str, notify: &Notify, idle: Duration, mut once: F)
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<bool>>,
+    Fut: Future<Output = Result<bool, E>>,
+    E: std::fmt::Debug,
 {
     loop {
         match once().await {
@@ -32,7 +33,7 @@ where
 /// Run `work` while `renew` extends the lease every third of `lease_ms`. When `renew`
 /// answers false (the item was taken away: deleted, canceled, reclaimed), the work is
 /// dropped and `lost` is returned as its error. Renewal errors are logged and retried.
-pub async fn with_lease<T, E, W, R, RF>(
+pub async fn with_lease<T, E, W, R, RF, RE>(
     lease_ms: i64,
     work: W,
     mut renew: R,
@@ -41,7 +42,8 @@ pub async fn with_lease<T, E, W, R, RF>(
 where
     W: Future<Output = Result<T, E>>,
     R: FnMut() -> RF,
-    RF: Future<Output = Result<bool, sqlx::Error>>,
+    RF: Future<Output = Result<bool, RE>>,
+    RE: std::fmt::Display,
 {
     let renewing = async {
         let mut tick = tokio::time::interval(Duration::from_millis(lease_ms as u64 / 3));

@@ -9,17 +9,14 @@ pub struct ParamError {
     pub param: String,
     /// What was wrong, for people; names the parameter.
     pub message: String,
-    /// A stable code for programs (`invalid_value` unless said otherwise).
-    pub code: &'static str,
 }
 
 impl ParamError {
-    /// An `invalid_value` error of `param`.
+    /// An error of `param`.
     pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
         ParamError {
             param: param.into(),
             message: message.into(),
-            code: "invalid_value",
         }
     }
 }

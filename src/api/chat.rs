@@ -1,9 +1,14 @@
 //! `POST /v1/chat/completions` (the seed's contract), `GET /v1/models`, `GET /v1/chats/{id}`.
 
+use std::convert::Infallible;
+
 use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::auth::{Caller, Principal};
+use crate::chat::stream::StreamItem;
 use crate::chat::{self, request::ChatRequest};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -23,14 +28,24 @@ async fn completions(
     let streaming = request.stream;
     let turn = chat::prepare(&state, caller, request).await?;
     if streaming {
-        let events = chat::stream::start(state.into_inner(), turn).await?;
+        let items = chat::stream::start(state.into_inner(), turn).await?;
         return Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("Cache-Control", "no-cache"))
             .insert_header(("X-Accel-Buffering", "no"))
-            .streaming(events));
+            .streaming(items.map(|item| Ok::<_, Infallible>(sse_frame(item)))));
     }
     Ok(HttpResponse::Ok().json(chat::complete(&state, turn).await?))
+}
+
+/// One item of the answer stream as SSE bytes.
+fn sse_frame(item: StreamItem) -> Bytes {
+    match item {
+        StreamItem::Chunk(v) => Bytes::from(format!("data: {v}\n\n")),
+        StreamItem::Error(e) => Bytes::from(format!("data: {}\n\n", ApiError::from(e).body())),
+        StreamItem::KeepAlive => Bytes::from_static(b": keep-alive\n\n"),
+        StreamItem::Done => Bytes::from_static(b"data: [DONE]\n\n"),
+    }
 }
 
 async fn models(state: web::Data<AppState>, _who: Principal) -> Result<HttpResponse, ApiError> {

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::Caller;
 use crate::documents::{self, Upload};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::knowledge;
 use crate::retrieval::RetrievedChunk;
 use crate::state::AppState;
@@ -169,23 +169,18 @@ async fn read_uploads(
         return read_multipart(state, Multipart::new(req.headers(), body), limit).await;
     }
     if !ctype.starts_with("application/json") {
-        return Err(ApiError::InvalidRequest {
-            message: "send multipart/form-data files or an application/json document".into(),
-            param: None,
-            code: "invalid_content_type",
-        });
+        return Err(ApiError::new(
+            Code::InvalidContentType,
+            "send multipart/form-data files or an application/json document",
+        ));
     }
     let bytes = read_limited(
         body.map(|r| r.map_err(|e| ApiError::invalid("body", e.to_string()))),
         limit,
     )
     .await?;
-    let doc: JsonDocument =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidRequest {
-            message: format!("invalid JSON document: {e}"),
-            param: None,
-            code: "invalid_json",
-        })?;
+    let doc: JsonDocument = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(Code::InvalidJson, format!("invalid JSON document: {e}")))?;
     if doc.text.trim().is_empty() {
         return Err(ApiError::invalid("text", "text must not be empty"));
     }
@@ -226,12 +221,15 @@ async fn read_multipart(
             if is_file { limit } else { 1 << 20 },
         )
         .await
-        .map_err(|e| match e {
-            ApiError::PayloadTooLarge(_) => ApiError::PayloadTooLarge(format!(
-                "`{}` is larger than ingest.max_file_bytes ({limit} bytes)",
-                file_name.as_deref().unwrap_or(&name)
-            )),
-            other => other,
+        .map_err(|e| match e.code() {
+            Code::PayloadTooLarge => ApiError::new(
+                Code::PayloadTooLarge,
+                format!(
+                    "`{}` is larger than ingest.max_file_bytes ({limit} bytes)",
+                    file_name.as_deref().unwrap_or(&name)
+                ),
+            ),
+            _ => e,
         })?;
         if is_file {
             if uploads.len() == state.config.ingest.max_files_per_upload {
@@ -302,9 +300,10 @@ where
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if buf.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "upload is larger than {limit} bytes"
-            )));
+            return Err(ApiError::new(
+                Code::PayloadTooLarge,
+                format!("upload is larger than {limit} bytes"),
+            ));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -380,7 +379,7 @@ async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
-    let mut v = serde_json::to_value(&doc).map_err(anyhow::Error::from)?;
+    let mut v = serde_json::to_value(&doc).map_err(ApiError::internal)?;
     v["metadata"] = doc.metadata_value();
     Ok(HttpResponse::Ok().json(v))
 }

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 
 pub mod chat;
 pub mod documents;
+pub mod extract;
 pub mod health;
 pub mod jobs;
 pub mod knowledge_bases;

@@ -7,9 +7,10 @@ use serde_json::json;
 
 use crate::api::validate_id;
 use crate::auth::{token, Caller, Principal};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::store::tenancy::TokenKind;
+use crate::store::StoreError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/users", web::post().to(create_user))
@@ -59,21 +60,21 @@ struct Membership {
     role: String,
 }
 
-fn conflict_or(err: sqlx::Error, what: String) -> ApiError {
-    match err.as_database_error() {
-        Some(db) if db.is_unique_violation() => {
-            ApiError::Conflict(format!("{what} already exists"))
-        }
-        _ => err.into(),
+fn conflict_or(err: StoreError, what: String) -> ApiError {
+    match err {
+        StoreError::Duplicate(_) => ApiError::new(Code::Conflict, format!("{what} already exists")),
+        other => other.into(),
     }
+}
+
+fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError::new(Code::Forbidden, message)
 }
 
 fn admin_only(p: &Principal) -> Result<(), ApiError> {
     match p {
         Principal::Admin => Ok(()),
-        _ => Err(ApiError::Forbidden(
-            "only the admin token may do this".into(),
-        )),
+        _ => Err(forbidden("only the admin token may do this")),
     }
 }
 
@@ -82,7 +83,7 @@ fn self_or_admin(p: &Principal, user_id: &str) -> Result<(), ApiError> {
     match p {
         Principal::Admin => Ok(()),
         Principal::User { user_id: u, .. } if u == user_id => Ok(()),
-        _ => Err(ApiError::Forbidden(format!(
+        _ => Err(forbidden(format!(
             "this token may not act for user `{user_id}`"
         ))),
     }
@@ -103,7 +104,7 @@ async fn owner_or_admin(state: &AppState, p: &Principal, project: &str) -> Resul
         {
             Ok(())
         }
-        _ => Err(ApiError::Forbidden(format!(
+        _ => Err(forbidden(format!(
             "only an owner of project `{project}` may do this"
         ))),
     }
@@ -163,7 +164,7 @@ async fn create_pat(
     // A project-scoped PAT may not mint wider tokens for its user.
     if let Principal::User { scope: Some(s), .. } = &p {
         if body.project_id.as_deref() != Some(s.as_str()) {
-            return Err(ApiError::Forbidden(format!(
+            return Err(forbidden(format!(
                 "a token scoped to `{s}` may only create tokens scoped to `{s}`"
             )));
         }
@@ -215,8 +216,8 @@ async fn create_project(
             ))
         }
         (Principal::User { scope: Some(_), .. }, None) | (Principal::Service { .. }, _) => {
-            return Err(ApiError::Forbidden(
-                "project-scoped tokens and service keys may not create projects".into(),
+            return Err(forbidden(
+                "project-scoped tokens and service keys may not create projects",
             ))
         }
     };

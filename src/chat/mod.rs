@@ -7,12 +7,14 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
+use ragway_protocol::ParamError;
+
 use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::generation::{GenerationError, Model};
-use crate::retrieval::{self, RetrievedChunk, SearchParams};
+use crate::retrieval::{self, RetrievalError, RetrievedChunk, SearchParams};
 use crate::state::AppState;
 use crate::store::knowledge::KnowledgeBase;
+use crate::store::StoreError;
 
 pub mod citations;
 pub mod log;
@@ -65,40 +67,24 @@ impl Turn {
     }
 }
 
-pub fn generation_error(e: GenerationError) -> ApiError {
-    match e {
-        GenerationError::UnknownModel(m) => ApiError::NotFound {
-            message: format!("model `{m}` does not exist"),
-            param: Some("model".into()),
-            code: "model_not_found",
-        },
-        GenerationError::NoBackend => ApiError::Unavailable(
-            "no generation backend is configured (set generation.backends or OPENAI_BASE_URL)"
-                .into(),
-        ),
-        GenerationError::Unreachable(m) => {
-            ApiError::BadGateway(format!("generation backend unreachable: {m}"))
-        }
-        GenerationError::Timeout => ApiError::GatewayTimeout("generation backend timed out".into()),
-        GenerationError::Malformed(m) => {
-            ApiError::BadGateway(format!("generation backend sent an invalid answer: {m}"))
-        }
-        GenerationError::Upstream { status, body } => {
-            let message = body["error"]["message"]
-                .as_str()
-                .unwrap_or("no message")
-                .to_owned();
-            if (400..500).contains(&status) && ![401, 403, 404, 429].contains(&status) {
-                ApiError::InvalidRequest {
-                    message: format!("the generation backend rejected the request: {message}"),
-                    param: body["error"]["param"].as_str().map(str::to_owned),
-                    code: "upstream_invalid_request",
-                }
-            } else {
-                ApiError::BadGateway(format!("generation backend answered {status}: {message}"))
-            }
-        }
-    }
+/// Why a chat completion failed. The messages are the ones clients see (and chat logs keep).
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// A request value is wrong (`max_tokens` for the model, no search query).
+    #[error(transparent)]
+    Invalid(#[from] ParamError),
+    #[error(transparent)]
+    Generation(#[from] GenerationError),
+    /// `rag_params` names a knowledge base the caller's project does not have.
+    #[error("knowledge base `{0}` does not exist in this project")]
+    UnknownKnowledgeBase(String),
+    #[error(transparent)]
+    Retrieval(#[from] RetrievalError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The client went away while the answer streamed.
+    #[error("client disconnected")]
+    ClientClosed,
 }
 
 /// Everything before the backend call.
@@ -107,14 +93,10 @@ pub async fn prepare(
     state: &AppState,
     caller: Caller,
     request: ChatRequest,
-) -> Result<Turn, ApiError> {
+) -> Result<Turn, ChatError> {
     let started = Instant::now();
     let mut timings = Timings::default();
-    let model = state
-        .generation
-        .resolve(&request.model)
-        .await
-        .map_err(generation_error)?;
+    let model = state.generation.resolve(&request.model).await?;
     let max_tokens = request.max_tokens_for(model.context_length)?;
     let mut messages = request.messages.clone();
     let (mut references, mut chunks, mut search_query, mut fixed_answer) =
@@ -166,18 +148,14 @@ async fn resolve_kbs(
     state: &AppState,
     caller: &Caller,
     rag: &RagParams,
-) -> Result<Vec<KnowledgeBase>, ApiError> {
+) -> Result<Vec<KnowledgeBase>, ChatError> {
     let mut kbs = Vec::with_capacity(rag.knowledge_base_ids.len());
     for id in &rag.knowledge_base_ids {
         let kb = state
             .db
             .get_kb(&caller.project_id, id)
             .await?
-            .ok_or_else(|| ApiError::NotFound {
-                message: format!("knowledge base `{id}` does not exist in this project"),
-                param: Some("rag_params.table_id".into()),
-                code: "not_found",
-            })?;
+            .ok_or_else(|| ChatError::UnknownKnowledgeBase(id.clone()))?;
         kbs.push(kb);
     }
     Ok(kbs)
@@ -190,14 +168,14 @@ async fn search_query_for(
     model: &Model,
     request: &ChatRequest,
     rag: &RagParams,
-) -> Result<String, ApiError> {
+) -> Result<String, ChatError> {
     if !rag.search_query.trim().is_empty() {
         return Ok(rag.search_query.clone());
     }
     let last = request::last_user_text(&request.messages)
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| {
-            ApiError::invalid(
+            ParamError::new(
                 "rag_params.search_query",
                 "no search_query and no user message to search for",
             )
@@ -257,9 +235,9 @@ pub async fn retrieve(
     kbs: &[KnowledgeBase],
     query: &str,
     rag: &RagParams,
-) -> Result<Vec<RetrievedChunk>, ApiError> {
+) -> Result<Vec<RetrievedChunk>, ChatError> {
     if let Some(name) = &rag.reranking_model {
-        state.rerankers.check(name)?;
+        state.rerankers.check(name).map_err(RetrievalError::from)?;
     }
     let widen = rag.reranking_model.is_some() || rag.diversity.is_some_and(|d| d > 0.0);
     let fetch = if widen {
@@ -290,7 +268,7 @@ pub async fn retrieve(
         chunks = retrieval::mmr(chunks, d, rag.k);
     }
     chunks.truncate(rag.k);
-    retrieval::expand_neighbors(state, kbs, chunks, rag.neighbors).await
+    Ok(retrieval::expand_neighbors(state, kbs, chunks, rag.neighbors).await?)
 }
 
 /// The seed's `references` object.
@@ -359,22 +337,18 @@ fn forward_body(r: &ChatRequest, model: &Model, messages: Vec<Value>, max_tokens
 }
 
 /// A whole completion: the backend's answer plus `references` and checked `citations`.
-pub async fn complete(state: &AppState, mut turn: Turn) -> Result<Value, ApiError> {
+pub async fn complete(state: &AppState, mut turn: Turn) -> Result<Value, ChatError> {
     let t = Instant::now();
     let result = match &turn.fixed_answer {
         Some(text) => Ok(fixed_completion(&turn, text)),
-        None => state
-            .generation
-            .complete(&turn.model, &turn.body)
-            .await
-            .map_err(generation_error),
+        None => state.generation.complete(&turn.model, &turn.body).await,
     };
     turn.timings.add("generate", t);
     let mut answer = match result {
         Ok(a) => a,
         Err(e) => {
-            log::record(state, &turn, None, Err(&e)).await;
-            return Err(e);
+            log::record(state, &turn, None, Err(&e.to_string())).await;
+            return Err(e.into());
         }
     };
     answer["id"] = json!(turn.completion_id);

@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
 use crate::vector::SearchMode;
+use ragway_protocol::ParamError;
 
 /// Fields ragway reads; everything else in the body is passed through unchanged.
 const OWN_FIELDS: [&str; 19] = [
@@ -122,15 +122,15 @@ fn num(
     min: f64,
     max: f64,
     rule: &str,
-) -> Result<f64, ApiError> {
+) -> Result<f64, ParamError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(v) => {
             let x = v
                 .as_f64()
-                .ok_or_else(|| ApiError::invalid(key, format!("{key} must be a number")))?;
+                .ok_or_else(|| ParamError::new(key, format!("{key} must be a number")))?;
             if x < min || x > max {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     key,
                     format!("{key} must be {rule}, got {x}"),
                 ));
@@ -140,12 +140,12 @@ fn num(
     }
 }
 
-fn int(v: &Value, param: &str, min: i64, max: i64) -> Result<i64, ApiError> {
+fn int(v: &Value, param: &str, min: i64, max: i64) -> Result<i64, ParamError> {
     let x = v
         .as_i64()
-        .ok_or_else(|| ApiError::invalid(param, format!("{param} must be an integer")))?;
+        .ok_or_else(|| ParamError::new(param, format!("{param} must be an integer")))?;
     if x < min || x > max {
-        return Err(ApiError::invalid(
+        return Err(ParamError::new(
             param,
             format!("{param} must be in {min}..={max}, got {x}"),
         ));
@@ -154,29 +154,29 @@ fn int(v: &Value, param: &str, min: i64, max: i64) -> Result<i64, ApiError> {
 }
 
 /// A token count: an integer ≥ 1 (the upper bound depends on the model, checked later).
-fn positive(v: &Value, param: &str) -> Result<u32, ApiError> {
+fn positive(v: &Value, param: &str) -> Result<u32, ParamError> {
     match v.as_i64() {
         Some(x) if x >= 1 => Ok(x.min(u32::MAX as i64) as u32),
-        Some(x) => Err(ApiError::invalid(
+        Some(x) => Err(ParamError::new(
             param,
             format!("{param} must be at least 1, got {x}"),
         )),
-        None => Err(ApiError::invalid(
+        None => Err(ParamError::new(
             param,
             format!("{param} must be an integer"),
         )),
     }
 }
 
-fn string(v: &Value, param: &str) -> Result<String, ApiError> {
+fn string(v: &Value, param: &str) -> Result<String, ParamError> {
     v.as_str()
         .map(str::to_owned)
-        .ok_or_else(|| ApiError::invalid(param, format!("{param} must be a string")))
+        .ok_or_else(|| ParamError::new(param, format!("{param} must be a string")))
 }
 
-fn boolean(v: &Value, param: &str) -> Result<bool, ApiError> {
+fn boolean(v: &Value, param: &str) -> Result<bool, ParamError> {
     v.as_bool()
-        .ok_or_else(|| ApiError::invalid(param, format!("{param} must be a boolean")))
+        .ok_or_else(|| ParamError::new(param, format!("{param} must be a boolean")))
 }
 
 fn present<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
@@ -185,9 +185,9 @@ fn present<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 
 impl ChatRequest {
     /// Parse and check a request body.
-    pub fn parse(body: Value) -> Result<ChatRequest, ApiError> {
+    pub fn parse(body: Value) -> Result<ChatRequest, ParamError> {
         let Value::Object(body) = body else {
-            return Err(ApiError::invalid(
+            return Err(ParamError::new(
                 "body",
                 "the request body must be a JSON object",
             ));
@@ -225,7 +225,7 @@ impl ChatRequest {
                     .collect::<Result<_, _>>()?,
             ),
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     "stop",
                     "stop must be a string or a list of at least 1 string",
                 ))
@@ -239,13 +239,13 @@ impl ChatRequest {
                 for (token, bias) in m {
                     let param = format!("logit_bias.{token}");
                     token.parse::<u32>().map_err(|_| {
-                        ApiError::invalid(&param, "logit_bias keys must be token ids (integers)")
+                        ParamError::new(&param, "logit_bias keys must be token ids (integers)")
                     })?;
                     let b = bias
                         .as_f64()
-                        .ok_or_else(|| ApiError::invalid(&param, "a bias must be a number"))?;
+                        .ok_or_else(|| ParamError::new(&param, "a bias must be a number"))?;
                     if !(-100.0..=100.0).contains(&b) {
-                        return Err(ApiError::invalid(
+                        return Err(ParamError::new(
                             &param,
                             format!("a bias must be in [-100, 100], got {b}"),
                         ));
@@ -254,7 +254,7 @@ impl ChatRequest {
                 Some(m.clone())
             }
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     "logit_bias",
                     "logit_bias must be an object mapping token ids to biases",
                 ))
@@ -268,7 +268,7 @@ impl ChatRequest {
             None => None,
             Some(Value::Array(t)) if !t.is_empty() => Some(t.clone()),
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     "tools",
                     "tools must be a list of at least 1 tool",
                 ))
@@ -280,7 +280,7 @@ impl ChatRequest {
             .transpose()?;
         let chat_id = match (present(&body, "id"), present(&body, "chat_id")) {
             (Some(a), Some(b)) if a != b => {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     "chat_id",
                     "id and chat_id differ; send one",
                 ))
@@ -290,7 +290,7 @@ impl ChatRequest {
             (None, None) => String::new(),
         };
         if chat_id.len() > 256 {
-            return Err(ApiError::invalid("id", "id must be at most 256 characters"));
+            return Err(ParamError::new("id", "id must be at most 256 characters"));
         }
         let rag = present(&body, "rag_params")
             .map(RagParams::parse)
@@ -325,10 +325,10 @@ impl ChatRequest {
 
     /// `max_tokens` checked against the model: in [1, context_length − 1); default 2048 (or
     /// less for a model whose context is smaller).
-    pub fn max_tokens_for(&self, context_length: u32) -> Result<u32, ApiError> {
+    pub fn max_tokens_for(&self, context_length: u32) -> Result<u32, ParamError> {
         let limit = context_length.saturating_sub(1);
         match self.max_tokens {
-            Some(m) if m >= limit => Err(ApiError::invalid(
+            Some(m) if m >= limit => Err(ParamError::new(
                 self.max_tokens_field,
                 format!("{} must be in [1, {}) for this model (context length {context_length}), got {m}", self.max_tokens_field, limit),
             )),
@@ -338,27 +338,27 @@ impl ChatRequest {
     }
 }
 
-fn parse_messages(v: Option<&Value>) -> Result<Vec<Value>, ApiError> {
+fn parse_messages(v: Option<&Value>) -> Result<Vec<Value>, ParamError> {
     let items = match v {
         Some(Value::Array(a)) if !a.is_empty() => a,
         Some(Value::Array(_)) => {
-            return Err(ApiError::invalid(
+            return Err(ParamError::new(
                 "messages",
                 "messages must contain at least 1 message",
             ))
         }
         None | Some(Value::Null) => {
-            return Err(ApiError::invalid("messages", "messages is required"))
+            return Err(ParamError::new("messages", "messages is required"))
         }
-        Some(_) => return Err(ApiError::invalid("messages", "messages must be a list")),
+        Some(_) => return Err(ParamError::new("messages", "messages must be a list")),
     };
     for (i, m) in items.iter().enumerate() {
         let obj = m.as_object().ok_or_else(|| {
-            ApiError::invalid(format!("messages[{i}]"), "a message must be an object")
+            ParamError::new(format!("messages[{i}]"), "a message must be an object")
         })?;
         let role = obj.get("role").and_then(Value::as_str).unwrap_or("");
         if !matches!(role, "system" | "user" | "assistant" | "tool" | "developer") {
-            return Err(ApiError::invalid(
+            return Err(ParamError::new(
                 format!("messages[{i}].role"),
                 format!("role must be system, user, assistant or tool, got `{role}`"),
             ));
@@ -367,14 +367,14 @@ fn parse_messages(v: Option<&Value>) -> Result<Vec<Value>, ApiError> {
             Some(Value::String(_)) | Some(Value::Array(_)) => {}
             None | Some(Value::Null) if role == "assistant" => {}
             _ => {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     format!("messages[{i}].content"),
                     "content must be a string or a list of content parts",
                 ))
             }
         }
         if role == "tool" && !obj.get("tool_call_id").is_some_and(Value::is_string) {
-            return Err(ApiError::invalid(
+            return Err(ParamError::new(
                 format!("messages[{i}].tool_call_id"),
                 "a tool message needs tool_call_id",
             ));
@@ -383,7 +383,7 @@ fn parse_messages(v: Option<&Value>) -> Result<Vec<Value>, ApiError> {
     Ok(items.clone())
 }
 
-fn parse_tool_choice(v: Option<&Value>, has_tools: bool) -> Result<Value, ApiError> {
+fn parse_tool_choice(v: Option<&Value>, has_tools: bool) -> Result<Value, ParamError> {
     let choice = match v {
         None => Value::String(if has_tools { "auto" } else { "none" }.into()),
         Some(Value::String(s)) if matches!(s.as_str(), "none" | "auto" | "required") => Value::String(s.clone()),
@@ -394,11 +394,11 @@ fn parse_tool_choice(v: Option<&Value>, has_tools: bool) -> Result<Value, ApiErr
             obj.clone()
         }
         Some(_) => {
-            return Err(ApiError::invalid("tool_choice", "tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": …}}"))
+            return Err(ParamError::new("tool_choice", "tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": …}}"))
         }
     };
     if !has_tools && choice != "none" {
-        return Err(ApiError::invalid("tool_choice", "tool_choice needs tools"));
+        return Err(ParamError::new("tool_choice", "tool_choice needs tools"));
     }
     Ok(choice)
 }
@@ -426,12 +426,12 @@ pub fn content_text(content: &Value) -> String {
 }
 
 impl RagParams {
-    pub fn parse(v: &Value) -> Result<RagParams, ApiError> {
-        let obj = v.as_object().ok_or_else(|| {
-            ApiError::invalid("rag_params", "rag_params must be an object or null")
-        })?;
+    pub fn parse(v: &Value) -> Result<RagParams, ParamError> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| ParamError::new("rag_params", "rag_params must be an object or null"))?;
         if let Some(k) = obj.keys().find(|k| !RAG_FIELDS.contains(&k.as_str())) {
-            return Err(ApiError::invalid(
+            return Err(ParamError::new(
                 format!("rag_params.{k}"),
                 format!("unknown rag_params field `{k}`"),
             ));
@@ -450,7 +450,7 @@ impl RagParams {
                 .as_array()
                 .filter(|a| (1..=16).contains(&a.len()))
                 .ok_or_else(|| {
-                    ApiError::invalid(
+                    ParamError::new(
                         p("knowledge_base_ids"),
                         "knowledge_base_ids must be a list of 1 to 16 ids",
                     )
@@ -463,13 +463,13 @@ impl RagParams {
             }
         }
         if kbs.is_empty() {
-            return Err(ApiError::invalid(
+            return Err(ParamError::new(
                 p("table_id"),
                 "rag_params needs table_id (or knowledge_base_ids) naming a knowledge base",
             ));
         }
         if kbs.len() > 16 {
-            return Err(ApiError::invalid(
+            return Err(ParamError::new(
                 p("knowledge_base_ids"),
                 "at most 16 knowledge bases at once",
             ));
@@ -483,14 +483,14 @@ impl RagParams {
                 .map(|v| int(v, &p(k), min, max).map(|x| x as usize))
                 .transpose()
         };
-        let opt_f32 = |k: &str, min: f64, max: f64| -> Result<Option<f32>, ApiError> {
+        let opt_f32 = |k: &str, min: f64, max: f64| -> Result<Option<f32>, ParamError> {
             get(k)
                 .map(|v| {
                     let x = v
                         .as_f64()
-                        .ok_or_else(|| ApiError::invalid(p(k), format!("{k} must be a number")))?;
+                        .ok_or_else(|| ParamError::new(p(k), format!("{k} must be a number")))?;
                     if !(min..=max).contains(&x) {
-                        return Err(ApiError::invalid(
+                        return Err(ParamError::new(
                             p(k),
                             format!("{k} must be in [{min}, {max}], got {x}"),
                         ));
@@ -503,7 +503,7 @@ impl RagParams {
             None => SearchMode::Hybrid,
             Some(v) => string(v, &p("search_mode"))?.parse().map_err(
                 |e: crate::vector::UnknownSearchMode| {
-                    ApiError::invalid(p("search_mode"), e.to_string())
+                    ParamError::new(p("search_mode"), e.to_string())
                 },
             )?,
         };
@@ -515,7 +515,7 @@ impl RagParams {
             None | Some("auto") => QueryRewrite::Auto,
             Some("off") => QueryRewrite::Off,
             Some(other) => {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     p("query_rewrite"),
                     format!("query_rewrite must be auto or off, got `{other}`"),
                 ))
@@ -531,7 +531,7 @@ impl RagParams {
                 OnNoResults::Message(o["message"].as_str().unwrap_or_default().to_owned())
             }
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     p("on_no_results"),
                     "on_no_results must be \"answer\", \"refuse\" or {\"message\": \"…\"}",
                 ))
@@ -542,7 +542,7 @@ impl RagParams {
             .transpose()?;
         if let Some(t) = &prompt_template {
             if !t.contains("{{context}}") {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     p("prompt_template"),
                     "prompt_template must contain {{context}}",
                 ));
@@ -596,7 +596,7 @@ mod tests {
 
     fn param_of(body: Value) -> String {
         match ChatRequest::parse(body) {
-            Err(ApiError::InvalidRequest { param: Some(p), .. }) => p,
+            Err(ParamError { param: p, .. }) => p,
             other => panic!("expected a 400, got {other:?}"),
         }
     }

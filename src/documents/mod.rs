@@ -4,12 +4,27 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::knowledge::{Document, KnowledgeBase, NewDocument, PutOutcome};
-use crate::vector::{Filter, MatchValue};
+use crate::store::StoreError;
+use crate::vector::{Filter, MatchValue, VectorError};
 
 pub mod worker;
+
+/// Why a document could not be accepted or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The upload itself is wrong; `param` names the part.
+    #[error("{message}")]
+    Invalid {
+        param: &'static str,
+        message: &'static str,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vector(#[from] VectorError),
+}
 
 /// Namespace of ragway's deterministic (v5) ids.
 pub const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a57_9d3e_4b8a_a1f0_52c4_7e9b_d310);
@@ -39,16 +54,19 @@ pub async fn submit(
     state: &AppState,
     kb: &KnowledgeBase,
     upload: Upload,
-) -> Result<(Document, PutOutcome), ApiError> {
+) -> Result<(Document, PutOutcome), IngestError> {
     if upload.content.is_empty() {
-        return Err(ApiError::invalid("file", "the document is empty"));
+        return Err(IngestError::Invalid {
+            param: "file",
+            message: "the document is empty",
+        });
     }
     if let Some(ext) = &upload.external_id {
         if ext.is_empty() || ext.len() > 512 {
-            return Err(ApiError::invalid(
-                "external_id",
-                "external_id must be 1-512 characters",
-            ));
+            return Err(IngestError::Invalid {
+                param: "external_id",
+                message: "external_id must be 1-512 characters",
+            });
         }
     }
     let id = match &upload.external_id {
@@ -81,7 +99,11 @@ pub async fn submit(
 /// row (and the caller can retry) instead of orphaning chunks. While a re-index job builds a
 /// new generation, they leave that one too (the job's last pass also drops documents that
 /// are gone, so a delete racing the job cannot leave chunks behind).
-pub async fn delete(state: &AppState, kb: &KnowledgeBase, doc: &Document) -> Result<(), ApiError> {
+pub async fn delete(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    doc: &Document,
+) -> Result<(), IngestError> {
     let filter = Filter::eq("document_id", MatchValue::Keyword(doc.id.clone()));
     // Job first, then the knowledge base, for the same reason as in the worker.
     let job = state.db.active_reindex(&kb.project_id, &kb.id).await?;
@@ -98,7 +120,7 @@ pub async fn delete(state: &AppState, kb: &KnowledgeBase, doc: &Document) -> Res
     }
     for c in &collections {
         match state.vectors.delete_by_filter(c, &filter).await {
-            Ok(()) | Err(crate::vector::VectorError::CollectionNotFound(_)) => {}
+            Ok(()) | Err(VectorError::CollectionNotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use ragway_ingest::chunk::ChunkSettings;
 use ragway_ingest::parse::{self, ParseOptions, ParsedDocument};
 use ragway_ingest::pipeline::Pipeline;
@@ -16,6 +15,7 @@ use super::chunk_id;
 use crate::state::AppState;
 use crate::store::jobs::Job;
 use crate::store::knowledge::{Document, KnowledgeBase};
+use crate::store::StoreError;
 use crate::vector::{Condition, Filter, MatchValue, Point, SparseVec, VectorError};
 
 /// Points written per vector store call.
@@ -33,6 +33,12 @@ pub(crate) enum ProcessError {
     /// The claim was lost (document deleted or replaced meanwhile): drop the work silently.
     #[error("claim lost")]
     Superseded,
+}
+
+impl From<StoreError> for ProcessError {
+    fn from(e: StoreError) -> Self {
+        ProcessError::Transient(e.to_string())
+    }
 }
 
 impl From<VectorError> for ProcessError {
@@ -68,14 +74,9 @@ pub async fn run(state: Arc<AppState>, owner: String) {
 }
 
 /// Process at most one due document; false when none was due.
-pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool> {
+pub async fn run_once(state: &Arc<AppState>, owner: &str) -> Result<bool, StoreError> {
     let lease_ms = state.config.ingest.lease_secs as i64 * 1000;
-    let Some(doc) = state
-        .db
-        .claim_document(owner, lease_ms)
-        .await
-        .context("claiming a document")?
-    else {
+    let Some(doc) = state.db.claim_document(owner, lease_ms).await? else {
         return Ok(false);
     };
     let span = tracing::info_span!("ingest", document_id = %doc.id, kb = %doc.kb_id, attempt = doc.attempts);
@@ -259,23 +260,17 @@ pub(crate) async fn index_into(
 
 async fn process(state: &AppState, owner: &str, doc: &Document) -> Result<usize, ProcessError> {
     let db = &state.db;
-    let transient = |e: sqlx::Error| ProcessError::Transient(format!("database: {e}"));
     // The job is read before the knowledge base: a job that ends after this read has either
     // not switched yet (the knowledge base read below still shows the old generation, and the
     // chunks go to both) or switched (the read shows the new one, which is also the target).
-    let job = db
-        .active_reindex(&doc.project_id, &doc.kb_id)
-        .await
-        .map_err(transient)?;
+    let job = db.active_reindex(&doc.project_id, &doc.kb_id).await?;
     let kb = db
         .get_kb(&doc.project_id, &doc.kb_id)
-        .await
-        .map_err(transient)?
+        .await?
         .ok_or(ProcessError::Superseded)?;
     let bytes = db
         .document_source(&doc.id)
-        .await
-        .map_err(transient)?
+        .await?
         .ok_or(ProcessError::Superseded)?;
     let parsed = parse_document(state, doc, bytes).await?;
     let live = Target::live(state, &kb)?;
@@ -287,17 +282,11 @@ async fn process(state: &AppState, owner: &str, doc: &Document) -> Result<usize,
     }
     if !db
         .finish_document(&doc.id, owner, &doc.content_hash, count as i64)
-        .await
-        .map_err(transient)?
+        .await?
     {
         // Deleted meanwhile: take back what we wrote. Replaced: the newer run deletes our
         // chunks as stale.
-        if db
-            .document_by_id(&doc.id)
-            .await
-            .map_err(transient)?
-            .is_none()
-        {
+        if db.document_by_id(&doc.id).await?.is_none() {
             let mine = Filter::eq("document_id", MatchValue::Keyword(doc.id.clone()));
             state
                 .vectors
@@ -326,15 +315,14 @@ async fn dual_write(
             .get_job(&job.id)
             .await
             .map(|j| j.is_some_and(|j| j.is_active()))
-            .map_err(|e| ProcessError::Transient(format!("database: {e}")))
+            .map_err(ProcessError::from)
     };
     match written {
         Ok(n) => {
             state
                 .db
                 .mark_job_document(&job.id, None, &doc.id, &doc.content_hash, n as i64)
-                .await
-                .map_err(|e| ProcessError::Transient(format!("database: {e}")))?;
+                .await?;
             Ok(())
         }
         Err(ProcessError::Transient(_)) if !still_active().await? => Ok(()),

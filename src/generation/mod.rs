@@ -35,21 +35,53 @@ pub struct Model {
     pub owned_by: String,
 }
 
+/// Why a generation call failed. The messages are the ones clients see.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerationError {
     #[error("model `{0}` does not exist")]
     UnknownModel(String),
-    #[error("no generation backend is configured")]
+    #[error("no generation backend is configured (set generation.backends or OPENAI_BASE_URL)")]
     NoBackend,
     #[error("generation backend unreachable: {0}")]
     Unreachable(String),
     #[error("generation backend timed out")]
     Timeout,
     /// The backend answered with an error status; `body` is its (OpenAI-shaped) error.
-    #[error("generation backend answered {status}")]
+    #[error("{}", upstream_message(*.status, .body))]
     Upstream { status: u16, body: Value },
     #[error("generation backend sent an invalid answer: {0}")]
     Malformed(String),
+}
+
+impl GenerationError {
+    /// The backend refused the request itself (a 4xx other than auth, not found and rate
+    /// limits): the client's request is at fault, not the backend.
+    pub fn is_rejected_request(&self) -> bool {
+        matches!(self, GenerationError::Upstream { status, .. } if rejected(*status))
+    }
+
+    /// The parameter the backend blamed, when it rejected the request.
+    pub fn upstream_param(&self) -> Option<&str> {
+        match self {
+            GenerationError::Upstream { body, .. } => body["error"]["param"].as_str(),
+            _ => None,
+        }
+    }
+}
+
+/// A status by which a backend refuses the request itself.
+fn rejected(status: u16) -> bool {
+    (400..500).contains(&status) && ![401, 403, 404, 429].contains(&status)
+}
+
+/// What the backend said, as clients see it.
+fn upstream_message(status: u16, body: &Value) -> String {
+    let message = body["error"]["message"].as_str().unwrap_or("no message");
+    if rejected(status) {
+        format!("the generation backend rejected the request: {message}")
+    } else {
+        format!("generation backend answered {status}: {message}")
+    }
 }
 
 struct Backend {

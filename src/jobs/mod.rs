@@ -7,22 +7,51 @@
 //! half-built collection and leaves the old generation serving.
 
 use ragway_protocol::knowledge::{Chunking, ChunkingSettings, ReindexRequest};
+use ragway_protocol::ParamError;
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, UnknownModel};
 use crate::store::jobs::{kind, status, Job};
 use crate::store::knowledge::KnowledgeBase;
-use crate::store::now_ms;
+use crate::store::{now_ms, StoreError};
+use crate::vector::VectorError;
 
 pub mod worker;
+
+/// Why a job could not be queued, found or canceled.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A request value is wrong (the chunking settings).
+    #[error(transparent)]
+    Invalid(#[from] ParamError),
+    /// The request named an embedding model this server does not offer.
+    #[error(transparent)]
+    UnknownModel(#[from] UnknownModel),
+    /// A re-index of the knowledge base is queued or running already.
+    #[error("knowledge base `{kb}` is being re-indexed already{}", .active.as_ref().map(|(job, status)| format!(" (job `{job}`, {status}); cancel it or wait")).unwrap_or_default())]
+    AlreadyReindexing {
+        kb: String,
+        /// The active job and its status, when known.
+        active: Option<(String, String)>,
+    },
+    /// No such job in the caller's project.
+    #[error("job `{0}` does not exist in this project")]
+    NotFound(String),
+    /// The job ended before it could be canceled; `status` is how (or `deleted`).
+    #[error("job `{id}` has ended already ({status})")]
+    Ended { id: String, status: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vector(#[from] VectorError),
+}
 
 /// Queue a re-index of `kb`. 409 when one is already queued or running.
 pub async fn enqueue_reindex(
     state: &AppState,
     kb: &KnowledgeBase,
     req: ReindexRequest,
-) -> Result<Job, ApiError> {
+) -> Result<Job, JobError> {
     let chunking = Chunking::resolve(
         req.chunking.as_ref(),
         ChunkingSettings {
@@ -35,16 +64,12 @@ pub async fn enqueue_reindex(
         .embedding_model
         .clone()
         .unwrap_or_else(|| kb.embedding_model.clone());
-    let dim = state
-        .pipeline_for(&model)
-        .map_err(|e| ApiError::invalid("embedding_model", e.to_string()))?
-        .embedder
-        .dim();
+    let dim = state.pipeline_for(&model)?.embedder.dim();
     if let Some(active) = state.db.active_reindex(&kb.project_id, &kb.id).await? {
-        return Err(ApiError::Conflict(format!(
-            "knowledge base `{}` is being re-indexed already (job `{}`, {}); cancel it or wait",
-            kb.id, active.id, active.status
-        )));
+        return Err(JobError::AlreadyReindexing {
+            kb: kb.id.clone(),
+            active: Some((active.id, active.status)),
+        });
     }
     let generation = kb.generation.max(
         state
@@ -89,10 +114,10 @@ pub async fn enqueue_reindex(
     state.vectors.ensure_collection(collection, dim).await?;
     if !state.db.insert_job(&job).await? {
         let _ = state.vectors.delete_collection(collection).await;
-        return Err(ApiError::Conflict(format!(
-            "knowledge base `{}` is being re-indexed already",
-            kb.id
-        )));
+        return Err(JobError::AlreadyReindexing {
+            kb: kb.id.clone(),
+            active: None,
+        });
     }
     state.jobs_notify.notify_waiters();
     tracing::info!(job = %job.id, kb = %kb.id, generation, "re-index queued");
@@ -100,26 +125,22 @@ pub async fn enqueue_reindex(
 }
 
 /// The job `id` of `project`; 404 otherwise.
-pub async fn get(state: &AppState, project: &str, id: &str) -> Result<Job, ApiError> {
+pub async fn get(state: &AppState, project: &str, id: &str) -> Result<Job, JobError> {
     match state.db.get_job(id).await? {
         Some(job) if job.project_id == project => Ok(job),
-        _ => Err(ApiError::not_found(
-            Some("job_id"),
-            format!("job `{id}` does not exist in this project"),
-        )),
+        _ => Err(JobError::NotFound(id.to_owned())),
     }
 }
 
 /// Cancel a queued or running job and drop what it built; the live generation is untouched.
 /// 409 when the job has ended already.
-pub async fn cancel(state: &AppState, job: &Job, reason: Option<&str>) -> Result<Job, ApiError> {
+pub async fn cancel(state: &AppState, job: &Job, reason: Option<&str>) -> Result<Job, JobError> {
     if !state.db.cancel_job(&job.id, reason).await? {
         let now = state.db.get_job(&job.id).await?;
-        return Err(ApiError::Conflict(format!(
-            "job `{}` has ended already ({})",
-            job.id,
-            now.map_or_else(|| "deleted".to_owned(), |j| j.status)
-        )));
+        return Err(JobError::Ended {
+            id: job.id.clone(),
+            status: now.map_or_else(|| "deleted".to_owned(), |j| j.status),
+        });
     }
     sweep_retired(state, Some(&job.id)).await;
     tracing::info!(job = %job.id, "job canceled");
@@ -136,7 +157,7 @@ pub async fn drop_unless_live(
     project: &str,
     kb: &str,
     collection: &str,
-) -> Result<(), crate::vector::VectorError> {
+) -> Result<(), VectorError> {
     if let Ok(Some(kb)) = state.db.get_kb(project, kb).await {
         if kb.collection == collection {
             return Ok(());

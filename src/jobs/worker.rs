@@ -7,11 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use crate::documents::worker::{index_into, parse_document, ProcessError, Target};
 use crate::state::AppState;
 use crate::store::jobs::{kind, status, Job};
+use crate::store::StoreError;
 use crate::vector::{Filter, MatchValue, VectorError};
 
 /// Documents fetched per pass of the pending query.
@@ -19,7 +18,7 @@ const PAGE: i64 = 32;
 
 /// Why a job stopped before finishing.
 #[derive(Debug, thiserror::Error)]
-enum JobError {
+enum RunError {
     /// Worth retrying later (the job resumes where it stopped).
     #[error("{0}")]
     Transient(String),
@@ -32,21 +31,21 @@ enum JobError {
     Lost,
 }
 
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        JobError::Transient(format!("database: {e}"))
+impl From<StoreError> for RunError {
+    fn from(e: StoreError) -> Self {
+        RunError::Transient(e.to_string())
     }
 }
 
-impl From<VectorError> for JobError {
+impl From<VectorError> for RunError {
     fn from(e: VectorError) -> Self {
         match e {
-            e if e.is_transient() => JobError::Transient(e.to_string()),
+            e if e.is_transient() => RunError::Transient(e.to_string()),
             // The target dropped under us: canceled (the next guarded write says so) or a bug.
             VectorError::CollectionNotFound(c) => {
-                JobError::Transient(format!("collection `{c}` disappeared"))
+                RunError::Transient(format!("collection `{c}` disappeared"))
             }
-            e => JobError::Permanent(format!("vector store: {e}")),
+            e => RunError::Permanent(format!("vector store: {e}")),
         }
     }
 }
@@ -72,14 +71,9 @@ pub async fn run(state: Arc<AppState>, owner: String) {
 }
 
 /// Run at most one due job; false when none was due.
-pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool> {
+pub async fn run_once(state: &Arc<AppState>, owner: &str) -> Result<bool, StoreError> {
     let lease_ms = state.config.jobs.lease_secs as i64 * 1000;
-    let Some(job) = state
-        .db
-        .claim_job(owner, lease_ms)
-        .await
-        .context("claiming a job")?
-    else {
+    let Some(job) = state.db.claim_job(owner, lease_ms).await? else {
         sweep_now_and_then(state).await;
         return Ok(false);
     };
@@ -94,12 +88,12 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool
     });
     let result = match work.await {
         Ok(r) => r,
-        Err(join) => Err(JobError::Permanent(format!("internal error: {join}"))),
+        Err(join) => Err(RunError::Permanent(format!("internal error: {join}"))),
     };
     let db = &state.db;
     match result {
         Ok(()) => tracing::info!(parent: &span, "job succeeded"),
-        Err(JobError::Lost) => {
+        Err(RunError::Lost) => {
             tracing::info!(parent: &span, "job canceled or taken over; stopped");
             // Canceled: make sure nothing we wrote after the cancel's drop survives.
             if let Some(now) = db.get_job(&job.id).await? {
@@ -115,16 +109,16 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool
                 }
             }
         }
-        Err(JobError::Permanent(msg)) => {
+        Err(RunError::Permanent(msg)) => {
             tracing::warn!(parent: &span, error = %msg, "job failed");
             db.fail_job(&job.id, owner, &msg, None).await?;
         }
-        Err(JobError::Transient(msg)) if job.attempts >= state.config.jobs.max_attempts => {
+        Err(RunError::Transient(msg)) if job.attempts >= state.config.jobs.max_attempts => {
             let msg = format!("gave up after {} attempts: {msg}", job.attempts);
             tracing::warn!(parent: &span, error = %msg, "job failed");
             db.fail_job(&job.id, owner, &msg, None).await?;
         }
-        Err(JobError::Transient(msg)) => {
+        Err(RunError::Transient(msg)) => {
             let backoff = (1000i64 << job.attempts.clamp(0, 6)).min(60_000);
             tracing::warn!(parent: &span, error = %msg, backoff_ms = backoff, "job will resume later");
             db.fail_job(&job.id, owner, &msg, Some(crate::store::now_ms() + backoff))
@@ -153,33 +147,33 @@ async fn sweep_now_and_then(state: &AppState) {
 }
 
 /// Run while renewing the lease; a failed renewal (canceled, reclaimed) stops the work.
-async fn run_with_lease(state: &AppState, owner: &str, job: &Job) -> Result<(), JobError> {
+async fn run_with_lease(state: &AppState, owner: &str, job: &Job) -> Result<(), RunError> {
     let lease_ms = state.config.jobs.lease_secs as i64 * 1000;
     crate::lease::with_lease(
         lease_ms,
         run_job(state, owner, job),
         || state.db.renew_job_lease(&job.id, owner, lease_ms),
-        JobError::Lost,
+        RunError::Lost,
     )
     .await
 }
 
-async fn run_job(state: &AppState, owner: &str, job: &Job) -> Result<(), JobError> {
+async fn run_job(state: &AppState, owner: &str, job: &Job) -> Result<(), RunError> {
     match job.kind.as_str() {
         kind::REINDEX_KB => reindex(state, owner, job).await,
-        other => Err(JobError::Permanent(format!(
+        other => Err(RunError::Permanent(format!(
             "jobs of kind `{other}` are not run by this version"
         ))),
     }
 }
 
 /// Build the job's generation, then switch the knowledge base to it.
-async fn reindex(state: &AppState, owner: &str, job: &Job) -> Result<(), JobError> {
+async fn reindex(state: &AppState, owner: &str, job: &Job) -> Result<(), RunError> {
     let db = &state.db;
     let kb = db
         .get_kb(&job.project_id, &job.kb_id)
         .await?
-        .ok_or_else(|| JobError::Permanent("the knowledge base was deleted".into()))?;
+        .ok_or_else(|| RunError::Permanent("the knowledge base was deleted".into()))?;
     let target = Target::of_job(state, job).map_err(process_error)?;
     let dim = target.pipeline.embedder.dim();
     state
@@ -208,11 +202,11 @@ async fn reindex(state: &AppState, owner: &str, job: &Job) -> Result<(), JobErro
             .as_ref()
             .is_some_and(|j| j.status == status::RUNNING && j.lease_owner.as_deref() == Some(owner))
         {
-            return Err(JobError::Permanent(
+            return Err(RunError::Permanent(
                 "the knowledge base changed generation while the job ran".into(),
             ));
         }
-        return Err(JobError::Lost);
+        return Err(RunError::Lost);
     }
     tracing::info!(job = %job.id, kb = %kb.id, from = %kb.collection, to = %target.collection, "switched to the new generation");
     // The old collection is recorded as retired with the switch; `run_once` drops it next.
@@ -230,7 +224,7 @@ async fn catch_up(
     job: &Job,
     kb: &crate::store::knowledge::KnowledgeBase,
     target: &Target,
-) -> Result<(), JobError> {
+) -> Result<(), RunError> {
     let db = &state.db;
     // Passes over the knowledge base in id order; a pass that found nothing ends the catch-up.
     let mut after: Option<String> = None;
@@ -239,7 +233,7 @@ async fn catch_up(
         if after.is_none() {
             let total = db.ready_document_count(&job.project_id, &job.kb_id).await?;
             if !db.set_job_total(&job.id, owner, total).await? {
-                return Err(JobError::Lost);
+                return Err(RunError::Lost);
             }
         }
         let pending = db
@@ -277,25 +271,25 @@ async fn catch_up(
                 .mark_job_document(&job.id, Some(owner), &doc.id, &doc.content_hash, n as i64)
                 .await?
             {
-                return Err(JobError::Lost);
+                return Err(RunError::Lost);
             }
         }
     }
 }
 
-fn process_error(e: ProcessError) -> JobError {
+fn process_error(e: ProcessError) -> RunError {
     match e {
-        ProcessError::Transient(m) => JobError::Transient(m),
-        ProcessError::Permanent(m) => JobError::Permanent(m),
-        ProcessError::Superseded => JobError::Lost,
+        ProcessError::Transient(m) => RunError::Transient(m),
+        ProcessError::Permanent(m) => RunError::Permanent(m),
+        ProcessError::Superseded => RunError::Lost,
     }
 }
 
 /// A document's failure, naming it.
-fn doc_error(id: &str, e: ProcessError) -> JobError {
+fn doc_error(id: &str, e: ProcessError) -> RunError {
     match e {
-        ProcessError::Transient(m) => JobError::Transient(format!("document {id}: {m}")),
-        ProcessError::Permanent(m) => JobError::Permanent(format!("document {id}: {m}")),
-        ProcessError::Superseded => JobError::Transient(format!("document {id} changed")),
+        ProcessError::Transient(m) => RunError::Transient(format!("document {id}: {m}")),
+        ProcessError::Permanent(m) => RunError::Permanent(format!("document {id}: {m}")),
+        ProcessError::Superseded => RunError::Transient(format!("document {id} changed")),
     }
 }

@@ -7,12 +7,34 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use ragway_protocol::ParamError;
+
+use crate::rerank::RerankError;
 use crate::state::AppState;
 use crate::store::knowledge::KnowledgeBase;
-use crate::vector::{Filter, Fusion, Hit, Query, SearchMode, SparseVec};
+use crate::store::StoreError;
+use crate::vector::{Filter, Fusion, Hit, Query, SearchMode, SparseVec, VectorError};
 
 pub mod user_filter;
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrievalError {
+    #[error("the search query is empty")]
+    EmptyQuery,
+    /// A knowledge base names an embedding model this process has not loaded.
+    #[error("embedding model `{0}` of a knowledge base is not configured")]
+    ModelMissing(String),
+    /// The embedder failed on the query (a bug or a broken model): not the caller's fault.
+    #[error("embedding the query: {0}")]
+    Embedding(String),
+    #[error(transparent)]
+    Rerank(#[from] RerankError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vector(#[from] VectorError),
+}
 
 /// Typed, range-checked retrieval parameters.
 #[derive(Debug, Clone)]
@@ -99,9 +121,9 @@ impl RetrievedChunk {
 
 /// `dbsf`, `rrf`, or a parametrised RRF `rrf(k=60,dense_weight=0.6)` (either key may be
 /// left out: k defaults to 2, the dense leg's weight to 0.5), as named in requests.
-pub fn parse_fusion(s: &str, param: &str) -> Result<Fusion, ApiError> {
+pub fn parse_fusion(s: &str, param: &str) -> Result<Fusion, ParamError> {
     let bad = |why: String| {
-        ApiError::invalid(
+        ParamError::new(
             param,
             format!("{why}; use dbsf, rrf or rrf(k=<1..=1000>,dense_weight=<0..=1>)"),
         )
@@ -150,9 +172,9 @@ pub async fn search(
     kbs: &[KnowledgeBase],
     query: &str,
     params: &SearchParams,
-) -> Result<Vec<RetrievedChunk>, ApiError> {
+) -> Result<Vec<RetrievedChunk>, RetrievalError> {
     if query.trim().is_empty() {
-        return Err(ApiError::invalid("query", "the search query is empty"));
+        return Err(RetrievalError::EmptyQuery);
     }
     // Each knowledge base is searched with its own embedding model (they may differ, and a
     // re-index may switch one): one query embedding per model.
@@ -223,22 +245,21 @@ async fn embed_for(
     model: &str,
     query: &str,
     cache: &mut HashMap<String, Vec<f32>>,
-) -> Result<Vec<f32>, ApiError> {
+) -> Result<Vec<f32>, RetrievalError> {
     if let Some(v) = cache.get(model) {
         return Ok(v.clone());
     }
-    let pipeline = state.models.get(model).ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!(
-            "embedding model `{model}` of a knowledge base is not configured"
-        ))
-    })?;
+    let pipeline = state
+        .models
+        .get(model)
+        .ok_or_else(|| RetrievalError::ModelMissing(model.to_owned()))?;
     let v = pipeline
         .embedder
         .embed(vec![query.to_owned()])
         .await
-        .map_err(|e| ApiError::Internal(e.context("embedding the query")))?
+        .map_err(|e| RetrievalError::Embedding(format!("{e:#}")))?
         .pop()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("embedder returned no vector")))?;
+        .ok_or_else(|| RetrievalError::Embedding("the embedder returned no vector".into()))?;
     cache.insert(model.to_owned(), v.clone());
     Ok(v)
 }
@@ -252,7 +273,7 @@ async fn search_kb(
     query: &str,
     q: &Query,
     embeddings: &HashMap<String, Vec<f32>>,
-) -> Result<Vec<Hit>, ApiError> {
+) -> Result<Vec<Hit>, RetrievalError> {
     let mut kb = kb.clone();
     let mut cache = embeddings.clone();
     for attempt in 0..3 {
@@ -261,7 +282,7 @@ async fn search_kb(
             q.dense = Some(embed_for(state, &kb.embedding_model, query, &mut cache).await?);
         }
         match state.vectors.query(&kb.collection, &q).await {
-            Err(e @ crate::vector::VectorError::CollectionNotFound(_)) if attempt < 2 => {
+            Err(e @ VectorError::CollectionNotFound(_)) if attempt < 2 => {
                 match state.db.get_kb(&kb.project_id, &kb.id).await? {
                     Some(now) if now.collection != kb.collection => kb = now,
                     // Deleted meanwhile: nothing to find in it.
@@ -284,7 +305,7 @@ pub async fn rerank(
     chunks: Vec<RetrievedChunk>,
     k: usize,
     concat: bool,
-) -> Result<Vec<RetrievedChunk>, ApiError> {
+) -> Result<Vec<RetrievedChunk>, RetrievalError> {
     let documents: Vec<String> = chunks
         .iter()
         .map(|c| match (&c.title, concat) {
@@ -379,7 +400,7 @@ pub async fn expand_neighbors(
     kbs: &[KnowledgeBase],
     chunks: Vec<RetrievedChunk>,
     n: usize,
-) -> Result<Vec<RetrievedChunk>, ApiError> {
+) -> Result<Vec<RetrievedChunk>, RetrievalError> {
     use crate::vector::{Condition, MatchValue, RangeBounds};
     if n == 0 {
         return Ok(chunks);

@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
 use crate::vector::{Condition, Filter, MatchValue, RangeBounds};
+use ragway_protocol::ParamError;
 
 const MAX_DEPTH: usize = 6;
 const MAX_LEAVES: usize = 64;
@@ -15,7 +15,7 @@ const MAX_IN_VALUES: usize = 256;
 const DOCUMENT_FIELDS: [&str; 5] = ["document_id", "external_id", "file_name", "title", "page"];
 
 /// Parse `value` (the JSON at `param`) into a filter; errors name the offending path.
-pub fn parse(value: &Value, param: &str) -> Result<Filter, ApiError> {
+pub fn parse(value: &Value, param: &str) -> Result<Filter, ParamError> {
     let mut leaves = 0;
     parse_object(value, param, 1, &mut leaves)
 }
@@ -25,23 +25,23 @@ fn parse_object(
     path: &str,
     depth: usize,
     leaves: &mut usize,
-) -> Result<Filter, ApiError> {
+) -> Result<Filter, ParamError> {
     if depth > MAX_DEPTH {
-        return Err(ApiError::invalid(
+        return Err(ParamError::new(
             path,
             format!("filter is nested deeper than {MAX_DEPTH} levels"),
         ));
     }
     let obj = value
         .as_object()
-        .ok_or_else(|| ApiError::invalid(path, "a filter must be a JSON object"))?;
+        .ok_or_else(|| ParamError::new(path, "a filter must be a JSON object"))?;
     let mut filter = Filter::default();
     for (key, v) in obj {
         let here = format!("{path}.{key}");
         match key.as_str() {
             "and" | "or" => {
                 let items = v.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
-                    ApiError::invalid(&here, format!("`{key}` takes a non-empty array of filters"))
+                    ParamError::new(&here, format!("`{key}` takes a non-empty array of filters"))
                 })?;
                 let mut parts = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
@@ -59,7 +59,7 @@ fn parse_object(
             }
             field => {
                 if field.is_empty() || field.len() > 128 || field.contains(['[', ']']) {
-                    return Err(ApiError::invalid(
+                    return Err(ParamError::new(
                         &here,
                         format!("`{field}` is not a valid field name"),
                     ));
@@ -82,13 +82,13 @@ fn parse_field(
     path: &str,
     filter: &mut Filter,
     leaves: &mut usize,
-) -> Result<(), ApiError> {
+) -> Result<(), ParamError> {
     let ops: Map<String, Value> = match v {
         Value::Object(m) => m.clone(),
         other => Map::from_iter([("eq".to_owned(), other.clone())]),
     };
     if ops.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(ParamError::new(
             path,
             "an operator object needs at least one of eq ne gt gte lt lte in nin",
         ));
@@ -98,7 +98,7 @@ fn parse_field(
     for (op, arg) in &ops {
         *leaves += 1;
         if *leaves > MAX_LEAVES {
-            return Err(ApiError::invalid(
+            return Err(ParamError::new(
                 path,
                 format!("filter has more than {MAX_LEAVES} conditions"),
             ));
@@ -132,7 +132,7 @@ fn parse_field(
             "gt" | "gte" | "lt" | "lte" => {
                 let x = arg
                     .as_f64()
-                    .ok_or_else(|| ApiError::invalid(&here, format!("`{op}` takes a number")))?;
+                    .ok_or_else(|| ParamError::new(&here, format!("`{op}` takes a number")))?;
                 has_range = true;
                 match op.as_str() {
                     "gt" => range.gt = Some(x),
@@ -146,7 +146,7 @@ fn parse_field(
                     .as_array()
                     .filter(|a| !a.is_empty() && a.len() <= MAX_IN_VALUES)
                     .ok_or_else(|| {
-                        ApiError::invalid(
+                        ParamError::new(
                             &here,
                             format!("`{op}` takes an array of 1 to {MAX_IN_VALUES} values"),
                         )
@@ -155,7 +155,7 @@ fn parse_field(
                 for (i, item) in items.iter().enumerate() {
                     match scalar(item, &format!("{here}[{i}]"))? {
                         Some(MatchValue::Bool(_)) | None => {
-                            return Err(ApiError::invalid(
+                            return Err(ParamError::new(
                                 format!("{here}[{i}]"),
                                 "`in`/`nin` take strings or integers",
                             ))
@@ -177,7 +177,7 @@ fn parse_field(
                 filter.must.push(cond);
             }
             other => {
-                return Err(ApiError::invalid(
+                return Err(ParamError::new(
                     &here,
                     format!("unknown operator `{other}`; use eq ne gt gte lt lte in nin"),
                 ))
@@ -195,12 +195,12 @@ fn parse_field(
 
 /// A matchable scalar: Some for strings, integers and booleans; None for other numbers (which
 /// match by range); an error for null, arrays and objects.
-fn scalar(v: &Value, path: &str) -> Result<Option<MatchValue>, ApiError> {
+fn scalar(v: &Value, path: &str) -> Result<Option<MatchValue>, ParamError> {
     match v {
         Value::String(s) => Ok(Some(MatchValue::Keyword(s.clone()))),
         Value::Bool(b) => Ok(Some(MatchValue::Bool(*b))),
         Value::Number(n) => Ok(n.as_i64().map(MatchValue::Integer)),
-        _ => Err(ApiError::invalid(
+        _ => Err(ParamError::new(
             path,
             "expected a string, number or boolean",
         )),
@@ -269,7 +269,7 @@ mod tests {
         ];
         for (input, param) in cases {
             match parse(&input, "filter") {
-                Err(ApiError::InvalidRequest { param: Some(p), .. }) => {
+                Err(ParamError { param: p, .. }) => {
                     assert_eq!(p, param, "{input}")
                 }
                 other => panic!("{input}: {other:?}"),

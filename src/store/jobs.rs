@@ -7,7 +7,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{now_ms, Db};
+use super::{now_ms, Db, StoreError};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct Job {
@@ -117,7 +117,7 @@ pub struct JobFilter {
 impl Db {
     /// Insert a new job. A second active re-index of the same knowledge base violates the
     /// unique index: `Ok(false)`.
-    pub async fn insert_job(&self, job: &Job) -> Result<bool, sqlx::Error> {
+    pub async fn insert_job(&self, job: &Job) -> Result<bool, StoreError> {
         let res = sqlx::query(&format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
@@ -157,19 +157,20 @@ impl Db {
             {
                 Ok(false)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
-    pub async fn get_job(&self, id: &str) -> Result<Option<Job>, sqlx::Error> {
+    pub async fn get_job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// A project's jobs, newest first.
-    pub async fn list_jobs(&self, project: &str, f: &JobFilter) -> Result<Vec<Job>, sqlx::Error> {
+    pub async fn list_jobs(&self, project: &str, f: &JobFilter) -> Result<Vec<Job>, StoreError> {
         let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = $1");
         let mut n = 1;
         let mut binds: Vec<String> = Vec::new();
@@ -204,15 +205,14 @@ impl Db {
         if let Some((t, id)) = &f.before {
             q = q.bind(*t).bind(id.clone());
         }
-        q.bind(f.limit).fetch_all(&self.pool).await
+        q.bind(f.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)
     }
 
     /// The queued or running re-index of a knowledge base, if any.
-    pub async fn active_reindex(
-        &self,
-        project: &str,
-        kb: &str,
-    ) -> Result<Option<Job>, sqlx::Error> {
+    pub async fn active_reindex(&self, project: &str, kb: &str) -> Result<Option<Job>, StoreError> {
         sqlx::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = $1 AND kb_id = $2 AND kind = 'reindex_kb' \
              AND status IN ('queued', 'running') LIMIT 1"
@@ -221,11 +221,12 @@ impl Db {
         .bind(kb)
         .fetch_optional(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// The highest generation any job of this knowledge base ever targeted (0 if none): a new
     /// job's target is above it and the live one, so a collection name is never reused.
-    pub async fn max_target_generation(&self, project: &str, kb: &str) -> Result<i64, sqlx::Error> {
+    pub async fn max_target_generation(&self, project: &str, kb: &str) -> Result<i64, StoreError> {
         let (g,): (i64,) = sqlx::query_as(
             "SELECT CAST(COALESCE(MAX(target_generation), 0) AS BIGINT) FROM jobs WHERE project_id = $1 AND kb_id = $2",
         )
@@ -238,7 +239,7 @@ impl Db {
 
     /// Claim the next due job for `owner`: a queued one whose backoff is over, or a running
     /// one whose lease ran out (its worker died).
-    pub async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<Job>, sqlx::Error> {
+    pub async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<Job>, StoreError> {
         let now = now_ms();
         sqlx::query_as(&self.claim_sql(
             "jobs",
@@ -251,6 +252,7 @@ impl Db {
         .bind(now)
         .fetch_optional(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// Extend the lease; false when the job is no longer this worker's (canceled, reclaimed).
@@ -259,7 +261,7 @@ impl Db {
         id: &str,
         owner: &str,
         lease_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
         )
@@ -277,7 +279,7 @@ impl Db {
         id: &str,
         owner: &str,
         total: i64,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET docs_total = $3, updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
         )
@@ -300,7 +302,7 @@ impl Db {
         document: &str,
         hash: &str,
         chunks: i64,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let guard = match owner {
@@ -367,7 +369,7 @@ impl Db {
         job: &Job,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<super::knowledge::Document>, sqlx::Error> {
+    ) -> Result<Vec<super::knowledge::Document>, StoreError> {
         sqlx::query_as(&format!(
             "SELECT {} FROM documents d LEFT JOIN job_documents m ON m.job_id = $1 AND m.document_id = d.id \
              WHERE d.project_id = $2 AND d.kb_id = $3 AND d.status = 'ready' AND d.id > $5 \
@@ -385,10 +387,11 @@ impl Db {
         .bind(after.unwrap_or(""))
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// Documents the job marked that no longer exist (deleted during the job).
-    pub async fn job_orphans(&self, job: &str) -> Result<Vec<String>, sqlx::Error> {
+    pub async fn job_orphans(&self, job: &str) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT m.document_id FROM job_documents m LEFT JOIN documents d ON d.id = m.document_id \
              WHERE m.job_id = $1 AND d.id IS NULL",
@@ -400,7 +403,7 @@ impl Db {
     }
 
     /// Forget a document the job marked (it was deleted), keeping the counters exact.
-    pub async fn unmark_job_document(&self, job: &str, document: &str) -> Result<(), sqlx::Error> {
+    pub async fn unmark_job_document(&self, job: &str, document: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let removed: Option<(i64,)> = sqlx::query_as(
             "DELETE FROM job_documents WHERE job_id = $1 AND document_id = $2 RETURNING chunks",
@@ -429,7 +432,7 @@ impl Db {
         project: &str,
         kb: &str,
         since: i64,
-    ) -> Result<i64, sqlx::Error> {
+    ) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM documents WHERE project_id = $1 AND kb_id = $2 \
              AND status = 'processing' AND updated_at < $3 AND lease_expires_at >= $4",
@@ -444,7 +447,7 @@ impl Db {
     }
 
     /// How many ready documents the knowledge base has.
-    pub async fn ready_document_count(&self, project: &str, kb: &str) -> Result<i64, sqlx::Error> {
+    pub async fn ready_document_count(&self, project: &str, kb: &str) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM documents WHERE project_id = $1 AND kb_id = $2 AND status = 'ready'",
         )
@@ -464,7 +467,7 @@ impl Db {
         job: &Job,
         owner: &str,
         old_collection: &str,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -523,7 +526,7 @@ impl Db {
         owner: &str,
         error: &str,
         retry_at: Option<i64>,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         let (st, next) = match retry_at {
             Some(t) => (status::QUEUED, t),
@@ -548,7 +551,7 @@ impl Db {
 
     /// Cancel a queued or running job (its worker notices at its next guarded write). False
     /// when it had already ended.
-    pub async fn cancel_job(&self, id: &str, reason: Option<&str>) -> Result<bool, sqlx::Error> {
+    pub async fn cancel_job(&self, id: &str, reason: Option<&str>) -> Result<bool, StoreError> {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE jobs SET status = 'canceled', error = COALESCE($2, error), lease_owner = NULL, \
@@ -567,7 +570,7 @@ impl Db {
     pub async fn retired_collections(
         &self,
         job: Option<&str>,
-    ) -> Result<Vec<(String, String, String, String)>, sqlx::Error> {
+    ) -> Result<Vec<(String, String, String, String)>, StoreError> {
         let mut sql = "SELECT id, project_id, kb_id, retired_collection FROM jobs \
             WHERE retired_collection IS NOT NULL AND status IN ('succeeded', 'failed', 'canceled')"
             .to_owned();
@@ -578,20 +581,21 @@ impl Db {
         if let Some(j) = job {
             q = q.bind(j);
         }
-        q.fetch_all(&self.pool).await
+        q.fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     /// Jobs by kind and status, all projects (the jobs' gauges).
-    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         sqlx::query_as(
             "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
         )
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// The retired collection of `job` is gone.
-    pub async fn clear_retired(&self, job: &str) -> Result<(), sqlx::Error> {
+    pub async fn clear_retired(&self, job: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE jobs SET retired_collection = NULL WHERE id = $1")
             .bind(job)
             .execute(&self.pool)

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{now_ms, Db};
+use super::{now_ms, Db, StoreError};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct KnowledgeBase {
@@ -132,7 +132,7 @@ pub enum PutOutcome {
 }
 
 impl Db {
-    pub async fn insert_kb(&self, kb: &KnowledgeBase) -> Result<(), sqlx::Error> {
+    pub async fn insert_kb(&self, kb: &KnowledgeBase) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO knowledge_bases ({KB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
@@ -159,7 +159,7 @@ impl Db {
         &self,
         project: &str,
         id: &str,
-    ) -> Result<Option<KnowledgeBase>, sqlx::Error> {
+    ) -> Result<Option<KnowledgeBase>, StoreError> {
         sqlx::query_as(&format!(
             "SELECT {KB_COLUMNS} FROM knowledge_bases WHERE project_id = $1 AND id = $2"
         ))
@@ -167,15 +167,17 @@ impl Db {
         .bind(id)
         .fetch_optional(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
-    pub async fn list_kbs(&self, project: &str) -> Result<Vec<KnowledgeBase>, sqlx::Error> {
+    pub async fn list_kbs(&self, project: &str) -> Result<Vec<KnowledgeBase>, StoreError> {
         sqlx::query_as(&format!(
             "SELECT {KB_COLUMNS} FROM knowledge_bases WHERE project_id = $1 ORDER BY id"
         ))
         .bind(project)
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// Change a knowledge base's name and description.
@@ -185,7 +187,7 @@ impl Db {
         id: &str,
         name: &str,
         description: &str,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE knowledge_bases SET name = $3, description = $4, updated_at = $5 WHERE project_id = $1 AND id = $2")
             .bind(project)
             .bind(id)
@@ -197,7 +199,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn delete_kb(&self, project: &str, id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn delete_kb(&self, project: &str, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM knowledge_bases WHERE project_id = $1 AND id = $2")
             .bind(project)
             .bind(id)
@@ -210,7 +212,7 @@ impl Db {
         &self,
         project: &str,
         kb: &str,
-    ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
         sqlx::query_as(
             "SELECT status, COUNT(*), CAST(COALESCE(SUM(chunk_count), 0) AS BIGINT) FROM documents \
              WHERE project_id = $1 AND kb_id = $2 GROUP BY status ORDER BY status",
@@ -219,13 +221,15 @@ impl Db {
         .bind(kb)
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// Documents by status, all projects (the ingest queue's gauges).
-    pub async fn document_status_counts(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    pub async fn document_status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         sqlx::query_as("SELECT status, COUNT(*) FROM documents GROUP BY status ORDER BY status")
             .fetch_all(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Insert a document, or replace the one with the same external id. Unchanged content
@@ -233,7 +237,7 @@ impl Db {
     pub async fn put_document(
         &self,
         doc: &NewDocument,
-    ) -> Result<(Document, PutOutcome), sqlx::Error> {
+    ) -> Result<(Document, PutOutcome), StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let existing: Option<Document> = match &doc.external_id {
@@ -329,7 +333,7 @@ impl Db {
         project: &str,
         kb: &str,
         id_or_external: &str,
-    ) -> Result<Option<Document>, sqlx::Error> {
+    ) -> Result<Option<Document>, StoreError> {
         sqlx::query_as(&format!(
             "SELECT {DOC_COLUMNS} FROM documents WHERE project_id = $1 AND kb_id = $2 AND (id = $3 OR external_id = $3) \
              ORDER BY CASE WHEN id = $3 THEN 0 ELSE 1 END LIMIT 1"
@@ -339,15 +343,17 @@ impl Db {
         .bind(id_or_external)
         .fetch_optional(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
-    pub async fn document_by_id(&self, id: &str) -> Result<Option<Document>, sqlx::Error> {
+    pub async fn document_by_id(&self, id: &str) -> Result<Option<Document>, StoreError> {
         sqlx::query_as(&format!(
             "SELECT {DOC_COLUMNS} FROM documents WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// A page of a knowledge base's documents, oldest first, optionally of one status.
@@ -358,7 +364,7 @@ impl Db {
         status: Option<&str>,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<Document>, sqlx::Error> {
+    ) -> Result<Vec<Document>, StoreError> {
         let mut sql =
             format!("SELECT {DOC_COLUMNS} FROM documents WHERE project_id = $1 AND kb_id = $2");
         let mut n = 2;
@@ -378,10 +384,13 @@ impl Db {
         if let Some(a) = after {
             q = q.bind(a);
         }
-        q.bind(limit).fetch_all(&self.pool).await
+        q.bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)
     }
 
-    pub async fn delete_document(&self, id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn delete_document(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM documents WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -389,7 +398,7 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    pub async fn document_source(&self, id: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    pub async fn document_source(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let row: Option<(Vec<u8>,)> =
             sqlx::query_as("SELECT content FROM document_sources WHERE document_id = $1")
                 .bind(id)
@@ -404,7 +413,7 @@ impl Db {
         &self,
         owner: &str,
         lease_ms: i64,
-    ) -> Result<Option<Document>, sqlx::Error> {
+    ) -> Result<Option<Document>, StoreError> {
         let now = now_ms();
         sqlx::query_as(&self.claim_sql("documents", "processing", "", DOC_COLUMNS))
             .bind(owner)
@@ -412,6 +421,7 @@ impl Db {
             .bind(now)
             .fetch_optional(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Mark a claimed document ready. False when the claim was lost (deleted, re-queued by a
@@ -422,7 +432,7 @@ impl Db {
         owner: &str,
         hash: &str,
         chunks: i64,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE documents SET status = 'ready', error = NULL, chunk_count = $4, lease_owner = NULL, \
@@ -446,7 +456,7 @@ impl Db {
         owner: &str,
         error: &str,
         retry_at: Option<i64>,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         let (status, next) = match retry_at {
             Some(t) => (status::QUEUED, t),
@@ -474,7 +484,7 @@ impl Db {
         id: &str,
         owner: &str,
         lease_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE documents SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'processing'")
             .bind(id)
             .bind(owner)

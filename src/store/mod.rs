@@ -1,25 +1,29 @@
 //! Metadata storage through sqlx's `Any` driver: one set of queries for SQLite (the embedded
 //! default, a WAL file in the data dir) and PostgreSQL (scale-out). Timestamps are BIGINT unix
-//! milliseconds and JSON is TEXT, because `Any` maps only scalars and strings.
+//! milliseconds and JSON is TEXT, because `Any` maps only scalars and strings. All SQL of
+//! ragway lives below this module, and no sqlx type leaves it: methods answer rows, counts
+//! and `StoreError`.
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 use crate::config::{Config, DatabaseKind};
 
 pub mod chats;
+mod error;
 pub mod jobs;
 pub mod knowledge;
 pub mod tenancy;
 
+pub use error::StoreError;
+
 /// The metadata database: a pool and which backend it talks to.
 #[derive(Clone)]
 pub struct Db {
-    pub pool: AnyPool,
+    pool: AnyPool,
     pub kind: DatabaseKind,
 }
 
@@ -59,16 +63,22 @@ impl Db {
     }
 
     /// Connect (creating the SQLite file and data dir when needed) and apply migrations.
-    pub async fn connect(config: &Config) -> anyhow::Result<Db> {
+    pub async fn connect(config: &Config) -> Result<Db, StoreError> {
         sqlx::any::install_default_drivers();
-        let kind = config.database_kind()?;
+        let kind = config
+            .database_kind()
+            .map_err(|e| StoreError::Setup(format!("{e:#}")))?;
         let url = config.database_url();
         if kind == DatabaseKind::Sqlite {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("creating the data directory {}", config.data_dir.display())
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                StoreError::Setup(format!(
+                    "creating the data directory {}: {e}",
+                    config.data_dir.display()
+                ))
             })?;
         }
-        let options = AnyConnectOptions::from_str(&url).context("parsing database.url")?;
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Setup(format!("parsing database.url: {e}")))?;
         let pool = AnyPoolOptions::new()
             .max_connections(config.database.max_connections)
             .acquire_timeout(std::time::Duration::from_secs(10))
@@ -88,13 +98,13 @@ impl Db {
             })
             .connect_with(options)
             .await
-            .with_context(|| format!("connecting to the {kind:?} database"))?;
+            .map_err(|e| StoreError::Setup(format!("connecting to the {kind:?} database: {e}")))?;
         let db = Db { pool, kind };
         db.migrate().await?;
         Ok(db)
     }
 
-    async fn migrate(&self) -> anyhow::Result<()> {
+    async fn migrate(&self) -> Result<(), StoreError> {
         let migrator = match self.kind {
             DatabaseKind::Sqlite => sqlx::migrate!("migrations/sqlite"),
             DatabaseKind::Postgres => sqlx::migrate!("migrations/postgres"),
@@ -102,15 +112,12 @@ impl Db {
         migrator
             .run(&self.pool)
             .await
-            .context("applying database migrations")?;
-        Ok(())
+            .map_err(|e| StoreError::Setup(format!("applying database migrations: {e}")))
     }
 
     /// Is the database answering?
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 }

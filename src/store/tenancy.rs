@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{now_ms, Db};
+use super::{now_ms, Db, StoreError};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct User {
@@ -71,11 +71,10 @@ pub struct Token {
 }
 
 impl TryFrom<TokenRow> for Token {
-    type Error = sqlx::Error;
+    type Error = StoreError;
     fn try_from(row: TokenRow) -> Result<Self, Self::Error> {
-        let kind = TokenKind::parse(&row.kind).ok_or_else(|| {
-            sqlx::Error::Decode(format!("unknown token kind `{}`", row.kind).into())
-        })?;
+        let kind = TokenKind::parse(&row.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown token kind `{}`", row.kind)))?;
         Ok(Token {
             id: row.id,
             kind,
@@ -92,7 +91,7 @@ impl TryFrom<TokenRow> for Token {
 const TOKEN_COLUMNS: &str = "id, kind, prefix, name, user_id, project_id, created_at, revoked_at";
 
 impl Db {
-    pub async fn create_user(&self, id: &str, name: &str) -> Result<User, sqlx::Error> {
+    pub async fn create_user(&self, id: &str, name: &str) -> Result<User, StoreError> {
         let user = User {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -107,14 +106,15 @@ impl Db {
         Ok(user)
     }
 
-    pub async fn get_user(&self, id: &str) -> Result<Option<User>, sqlx::Error> {
+    pub async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
         sqlx::query_as("SELECT id, name, created_at FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
-    pub async fn count_users(&self) -> Result<i64, sqlx::Error> {
+    pub async fn count_users(&self) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
             .await?;
@@ -128,7 +128,7 @@ impl Db {
         id: &str,
         name: &str,
         owner: Option<&str>,
-    ) -> Result<Project, sqlx::Error> {
+    ) -> Result<Project, StoreError> {
         let project = Project {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -156,21 +156,23 @@ impl Db {
         Ok(project)
     }
 
-    pub async fn get_project(&self, id: &str) -> Result<Option<Project>, sqlx::Error> {
+    pub async fn get_project(&self, id: &str) -> Result<Option<Project>, StoreError> {
         sqlx::query_as("SELECT id, name, created_at FROM projects WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
-    pub async fn list_projects(&self) -> Result<Vec<Project>, sqlx::Error> {
+    pub async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
         sqlx::query_as("SELECT id, name, created_at FROM projects ORDER BY id")
             .fetch_all(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// The projects `user` is a member of, ordered by id.
-    pub async fn user_projects(&self, user: &str) -> Result<Vec<Project>, sqlx::Error> {
+    pub async fn user_projects(&self, user: &str) -> Result<Vec<Project>, StoreError> {
         sqlx::query_as(
             "SELECT p.id, p.name, p.created_at FROM projects p \
              JOIN memberships m ON m.project_id = p.id WHERE m.user_id = $1 ORDER BY p.id",
@@ -178,6 +180,7 @@ impl Db {
         .bind(user)
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// `user`'s role in `project`, if a member.
@@ -185,7 +188,7 @@ impl Db {
         &self,
         user: &str,
         project: &str,
-    ) -> Result<Option<String>, sqlx::Error> {
+    ) -> Result<Option<String>, StoreError> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT role FROM memberships WHERE user_id = $1 AND project_id = $2")
                 .bind(user)
@@ -201,7 +204,7 @@ impl Db {
         user: &str,
         project: &str,
         role: &str,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO memberships (user_id, project_id, role, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_id, project_id) DO UPDATE SET role = excluded.role",
@@ -224,7 +227,7 @@ impl Db {
         name: &str,
         user_id: Option<&str>,
         project_id: Option<&str>,
-    ) -> Result<Token, sqlx::Error> {
+    ) -> Result<Token, StoreError> {
         let token = Token {
             id: uuid::Uuid::new_v4().to_string(),
             kind,
@@ -256,7 +259,7 @@ impl Db {
     pub async fn active_token_by_hash(
         &self,
         token_hash: &str,
-    ) -> Result<Option<Token>, sqlx::Error> {
+    ) -> Result<Option<Token>, StoreError> {
         let row: Option<TokenRow> = sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
         ))
@@ -266,7 +269,7 @@ impl Db {
         row.map(Token::try_from).transpose()
     }
 
-    pub async fn get_token(&self, id: &str) -> Result<Option<Token>, sqlx::Error> {
+    pub async fn get_token(&self, id: &str) -> Result<Option<Token>, StoreError> {
         let row: Option<TokenRow> = sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
         ))
@@ -277,18 +280,18 @@ impl Db {
     }
 
     /// A user's PATs, newest first.
-    pub async fn user_tokens(&self, user_id: &str) -> Result<Vec<Token>, sqlx::Error> {
+    pub async fn user_tokens(&self, user_id: &str) -> Result<Vec<Token>, StoreError> {
         self.tokens_where("user_id = $1 AND kind = 'pat'", user_id)
             .await
     }
 
     /// A project's service keys, newest first.
-    pub async fn project_keys(&self, project_id: &str) -> Result<Vec<Token>, sqlx::Error> {
+    pub async fn project_keys(&self, project_id: &str) -> Result<Vec<Token>, StoreError> {
         self.tokens_where("project_id = $1 AND kind = 'service_key'", project_id)
             .await
     }
 
-    async fn tokens_where(&self, condition: &str, arg: &str) -> Result<Vec<Token>, sqlx::Error> {
+    async fn tokens_where(&self, condition: &str, arg: &str) -> Result<Vec<Token>, StoreError> {
         let rows: Vec<TokenRow> = sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE {condition} ORDER BY created_at DESC, id"
         ))
@@ -299,7 +302,7 @@ impl Db {
     }
 
     /// Revoke; returns false when the token did not exist. Revoking twice keeps the first time.
-    pub async fn revoke_token(&self, id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
         )

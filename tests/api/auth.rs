@@ -40,7 +40,7 @@ async fn token_lifecycle(backend: Backend) {
 
     // Only the hash is stored: the secret appears nowhere in the database.
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT token_hash, prefix FROM api_tokens")
-        .fetch_all(&app.state.db.pool)
+        .fetch_all(&app.sql)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);

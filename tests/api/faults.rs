@@ -192,7 +192,7 @@ async fn vector_store_failures_are_retried_or_reported() {
         "SELECT COUNT(*) FROM job_documents WHERE job_id = $1 AND owner = 'r2'",
     )
     .bind(&job.id)
-    .fetch_one(&state.db.pool)
+    .fetch_one(&crate::helpers::sql(&state.config).await)
     .await
     .unwrap()
     .0;

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
+    /// A pool of its own on the app's database, for checks of rows the API does not show.
+    pub sql: sqlx::AnyPool,
     handle: actix_web::dev::ServerHandle,
     /// Removed when the app is dropped, after the state (fields drop in order); None: the
     /// test owns the data dir.
@@ -59,6 +61,15 @@ pub fn ragway_command(data_dir: &std::path::Path) -> std::process::Command {
         )
         .env_remove("RAGWAY_CONFIG");
     cmd
+}
+
+/// A raw SQL pool on `config`'s database, for tests that inspect or poke rows the API does
+/// not show (ragway's own pool is private to its store).
+pub async fn sql(config: &Config) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&config.database_url())
+        .await
+        .expect("opening a test pool on the app's database")
 }
 
 /// The PostgreSQL server the tests create their databases on.
@@ -160,6 +171,7 @@ pub async fn spawn_with(config: Config, data_dir: Option<tempfile::TempDir>) -> 
         .expect("building the app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
+    let sql = sql(&state.config).await;
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -167,6 +179,7 @@ pub async fn spawn_with(config: Config, data_dir: Option<tempfile::TempDir>) -> 
         client: reqwest::Client::new(),
         _data_dir: data_dir,
         state,
+        sql,
         handle,
     }
 }

@@ -348,7 +348,7 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
     let marks: Vec<(String, String)> =
         sqlx::query_as("SELECT document_id, owner FROM job_documents WHERE job_id = $1")
             .bind(&job_id)
-            .fetch_all(&app.state.db.pool)
+            .fetch_all(&app.sql)
             .await
             .unwrap();
     assert_eq!(
@@ -380,7 +380,7 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
         "SELECT COUNT(*), CAST(COALESCE(SUM(chunks), 0) AS BIGINT) FROM job_documents WHERE job_id = $1",
     )
     .bind(&job_id)
-    .fetch_one(&app.state.db.pool)
+    .fetch_one(&app.sql)
     .await
     .unwrap();
     assert_eq!(marked, 4, "the deleted document's mark is gone");
@@ -392,7 +392,7 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
         "SELECT d.external_id, m.owner FROM job_documents m JOIN documents d ON d.id = m.document_id WHERE m.job_id = $1",
     )
     .bind(&job_id)
-    .fetch_all(&app.state.db.pool)
+    .fetch_all(&app.sql)
     .await
     .unwrap()
     .into_iter()
@@ -441,7 +441,7 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
         sqlx::query("UPDATE jobs SET retired_collection = $1 WHERE id = $2")
             .bind(collection)
             .bind(&job_id)
-            .execute(&app.state.db.pool)
+            .execute(&app.sql)
             .await
             .unwrap();
         ragway::jobs::sweep_retired(&app.state, None).await;
@@ -736,7 +736,7 @@ async fn a_killed_worker_process_job_is_finished_by_another_exactly_once() {
     let at_kill: HashMap<String, String> =
         sqlx::query_as("SELECT document_id, owner FROM job_documents WHERE job_id = $1")
             .bind(&id)
-            .fetch_all(&db.pool)
+            .fetch_all(&crate::helpers::sql(&config).await)
             .await
             .unwrap()
             .into_iter()
@@ -777,7 +777,7 @@ async fn a_killed_worker_process_job_is_finished_by_another_exactly_once() {
         "SELECT document_id, owner, chunks FROM job_documents WHERE job_id = $1",
     )
     .bind(&id)
-    .fetch_all(&db.pool)
+    .fetch_all(&crate::helpers::sql(&config).await)
     .await
     .unwrap()
     .into_iter()
@@ -881,7 +881,7 @@ async fn two_postgres_workers_never_claim_the_same_job() {
     // A live lease is not reclaimed; an expired one is.
     assert!(b.claim_job("worker-b", 60_000).await.unwrap().is_none());
     sqlx::query("UPDATE jobs SET lease_expires_at = 0 WHERE id = 'job_007'")
-        .execute(&a.pool)
+        .execute(&crate::helpers::sql(&config).await)
         .await
         .unwrap();
     let j = b.claim_job("worker-c", 60_000).await.unwrap().unwrap();
