@@ -217,7 +217,7 @@ async fn settle(state: &AppState, kb: &KnowledgeBase) -> anyhow::Result<()> {
         let counts = state.db.kb_document_counts(&kb.project_id, &kb.id).await?;
         let busy: i64 = counts
             .iter()
-            .filter(|(s, _, _)| s == "queued" || s == "processing")
+            .filter(|(s, _, _)| !s.is_settled())
             .map(|(_, n, _)| n)
             .sum();
         if busy == 0 {

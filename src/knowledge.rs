@@ -1,12 +1,13 @@
 //! Knowledge-base lifecycle: creation (its embedding model, chunking settings and first vector
 //! collection), lookup confined to a project, deletion of its vectors and rows.
 
-use ragway_protocol::knowledge::{Chunking, ChunkingSettings, NewKnowledgeBase};
+use ragway_protocol::documents::DocumentStatus;
+use ragway_protocol::knowledge::{Chunking, ChunkingSettings, DocumentCounts, NewKnowledgeBase};
 use ragway_protocol::ParamError;
-use serde_json::{json, Value};
 
 use crate::jobs::JobError;
 use crate::state::{AppState, UnknownModel};
+use crate::store::jobs::Job;
 use crate::store::knowledge::KnowledgeBase;
 use crate::store::{now_ms, StoreError};
 use crate::vector::VectorError;
@@ -103,22 +104,34 @@ pub async fn get(
         .ok_or_else(|| KnowledgeError::NotFound(id.to_owned()))
 }
 
-/// The knowledge base with its document counts by status.
-pub async fn describe(state: &AppState, kb: &KnowledgeBase) -> Result<Value, KnowledgeError> {
-    let mut v = kb.to_json();
-    let mut docs = json!({"queued": 0, "processing": 0, "ready": 0, "failed": 0});
+/// What a knowledge base holds: its documents by status, their chunks, and the re-index
+/// under way, if any.
+#[derive(Debug, Clone)]
+pub struct Contents {
+    pub documents: DocumentCounts,
+    pub chunks: i64,
+    pub reindex: Option<Job>,
+}
+
+/// The contents of `kb`.
+pub async fn contents(state: &AppState, kb: &KnowledgeBase) -> Result<Contents, KnowledgeError> {
+    let mut documents = DocumentCounts::default();
     let mut chunks = 0;
     for (status, n, c) in state.db.kb_document_counts(&kb.project_id, &kb.id).await? {
-        docs[status] = json!(n);
+        *match status {
+            DocumentStatus::Queued => &mut documents.queued,
+            DocumentStatus::Processing => &mut documents.processing,
+            DocumentStatus::Ready => &mut documents.ready,
+            DocumentStatus::Failed => &mut documents.failed,
+        } = n;
         chunks += c;
     }
-    v["documents"] = docs;
-    v["chunks"] = json!(chunks);
-    v["reindex"] = match state.db.active_reindex(&kb.project_id, &kb.id).await? {
-        Some(job) => job.to_json(),
-        None => Value::Null,
-    };
-    Ok(v)
+    let reindex = state.db.active_reindex(&kb.project_id, &kb.id).await?;
+    Ok(Contents {
+        documents,
+        chunks,
+        reindex,
+    })
 }
 
 /// Cancel its re-index (dropping the half-built generation), drop the vectors, then the rows

@@ -1,7 +1,9 @@
 //! Knowledge-base requests: creating one (`POST /v1/knowledge_bases`) and re-indexing it
 //! (`POST /v1/knowledge_bases/{kb}/reindex`), with the chunking settings both take.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::JobView;
 
 use crate::ParamError;
 
@@ -91,4 +93,51 @@ impl Chunking {
             markdown,
         })
     }
+}
+
+/// Chunking settings as shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChunkingView {
+    pub max_tokens: i64,
+    pub overlap_tokens: i64,
+    pub markdown: bool,
+}
+
+/// A knowledge base, as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct KnowledgeBaseView {
+    pub project_id: String,
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub embedding_model: String,
+    pub embedding_dim: i64,
+    pub chunk_max_tokens: i64,
+    pub chunk_overlap: i64,
+    pub chunking: ChunkingView,
+    /// The live generation (re-indexing builds the next one).
+    pub generation: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A knowledge base with its contents, as shown by create, get and update.
+#[derive(Debug, Clone, Serialize)]
+pub struct KnowledgeBaseDescription {
+    #[serde(flatten)]
+    pub kb: KnowledgeBaseView,
+    pub documents: DocumentCounts,
+    /// Chunks of all its documents.
+    pub chunks: i64,
+    /// The queued or running re-index, if any.
+    pub reindex: Option<JobView>,
+}
+
+/// Documents by status.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct DocumentCounts {
+    pub queued: i64,
+    pub processing: i64,
+    pub ready: i64,
+    pub failed: i64,
 }

@@ -2,7 +2,13 @@
 //! range-checked once here, errors naming the parameter (`ParamError`). No HTTP, no database:
 //! the server maps `ParamError` to its 400 and builds its domain calls from these types.
 
+pub mod chat;
+pub mod documents;
 pub mod error;
+pub mod jobs;
 pub mod knowledge;
+pub mod tenancy;
+mod words;
 
 pub use error::ParamError;
+pub use words::UnknownWord;

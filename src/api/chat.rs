@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+use crate::api::views;
 use crate::auth::{Caller, Principal};
 use crate::chat::stream::StreamItem;
 use crate::chat::{self, request::ChatRequest};
@@ -70,17 +71,7 @@ async fn chat_log(
             format!("no chat `{path}` in this project"),
         ));
     }
-    let entries: Vec<Value> = logs
-        .into_iter()
-        .map(|l| {
-            let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-            json!({
-                "id": l.id, "chat_id": l.chat_id, "user_id": l.user_id, "model": l.model, "search_query": l.search_query,
-                "retrieved": parse(&l.retrieved), "timings": parse(&l.timings), "usage": l.usage.as_deref().map(parse),
-                "outcome": l.outcome, "error": l.error, "created_at": l.created_at,
-            })
-        })
-        .collect();
+    let entries: Vec<_> = logs.into_iter().map(views::chat_log).collect();
     Ok(HttpResponse::Ok()
         .json(json!({"object": "chat.log", "chat_id": path.into_inner(), "data": entries})))
 }

@@ -10,13 +10,14 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::api::views;
 use crate::auth::Caller;
 use crate::documents::{self, Upload};
 use crate::error::{ApiError, Code};
 use crate::knowledge;
 use crate::retrieval::RetrievedChunk;
 use crate::state::AppState;
-use crate::store::knowledge::{status, Document, PutOutcome};
+use crate::store::knowledge::{Document, DocumentStatus, PutOutcome};
 use crate::vector::{Filter, MatchValue};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -119,7 +120,7 @@ async fn respond(
 ) -> Result<HttpResponse, ApiError> {
     let mut docs: Vec<(Document, PutOutcome)> = results;
     let deadline = Instant::now() + Duration::from_secs(state.config.ingest.wait_timeout_secs);
-    let settled = |d: &Document| d.status == status::READY || d.status == status::FAILED;
+    let settled = |d: &Document| d.status.is_settled();
     while wait && !docs.iter().all(|(d, _)| settled(d)) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
         for (d, _) in docs.iter_mut().filter(|(d, _)| !settled(d)) {
@@ -131,18 +132,7 @@ async fn respond(
     let all_settled = docs
         .iter()
         .all(|(d, o)| settled(d) || *o == PutOutcome::Unchanged);
-    let data: Vec<Value> = docs
-        .iter()
-        .map(|(d, o)| {
-            let mut v = serde_json::to_value(d).unwrap_or_default();
-            v["outcome"] = json!(match o {
-                PutOutcome::Created => "created",
-                PutOutcome::Unchanged => "unchanged",
-                PutOutcome::Replaced => "replaced",
-            });
-            v
-        })
-        .collect();
+    let data: Vec<_> = docs.iter().map(|(d, o)| views::uploaded(d, *o)).collect();
     let body = json!({"object": "list", "data": data});
     Ok(if all_settled {
         HttpResponse::Ok().json(body)
@@ -317,21 +307,17 @@ async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let kb = knowledge::get(&state, &caller.project_id, &path).await?;
-    if let Some(s) = &q.status {
-        if ![
-            status::QUEUED,
-            status::PROCESSING,
-            status::READY,
-            status::FAILED,
-        ]
-        .contains(&s.as_str())
-        {
-            return Err(ApiError::invalid(
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<DocumentStatus>)
+        .transpose()
+        .map_err(|_| {
+            ApiError::invalid(
                 "status",
                 "status must be queued, processing, ready or failed",
-            ));
-        }
-    }
+            )
+        })?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit must be in 1..=1000"));
@@ -341,13 +327,17 @@ async fn list(
         .list_documents(
             &kb.project_id,
             &kb.id,
-            q.status.as_deref(),
+            status,
             q.after.as_deref(),
             limit + 1,
         )
         .await?;
     let has_more = docs.len() as i64 > limit;
-    let docs: Vec<Document> = docs.into_iter().take(limit as usize).collect();
+    let docs: Vec<_> = docs
+        .iter()
+        .take(limit as usize)
+        .map(views::document)
+        .collect();
     let last = docs.last().map(|d| d.id.clone());
     Ok(HttpResponse::Ok()
         .json(json!({"object": "list", "data": docs, "has_more": has_more, "last_id": last})))
@@ -379,9 +369,7 @@ async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
-    let mut v = serde_json::to_value(&doc).map_err(ApiError::internal)?;
-    v["metadata"] = doc.metadata_value();
-    Ok(HttpResponse::Ok().json(v))
+    Ok(HttpResponse::Ok().json(views::document_with_metadata(&doc)))
 }
 
 async fn delete(

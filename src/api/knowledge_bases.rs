@@ -4,12 +4,13 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::validate_id;
+use crate::api::{validate_id, views};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::knowledge;
 use crate::state::AppState;
-use ragway_protocol::knowledge::NewKnowledgeBase;
+use crate::store::knowledge::KnowledgeBase;
+use ragway_protocol::knowledge::{KnowledgeBaseDescription, NewKnowledgeBase};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/knowledge_bases", web::post().to(create))
@@ -26,6 +27,15 @@ struct Update {
     description: Option<String>,
 }
 
+/// The knowledge base with its contents, as create, get and update answer.
+async fn describe(
+    state: &AppState,
+    kb: &KnowledgeBase,
+) -> Result<KnowledgeBaseDescription, ApiError> {
+    let contents = knowledge::contents(state, kb).await?;
+    Ok(views::description(kb, &contents))
+}
+
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -35,16 +45,16 @@ async fn create(
         validate_id("id", id)?;
     }
     let kb = knowledge::create(&state, &caller.project_id, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(knowledge::describe(&state, &kb).await?))
+    Ok(HttpResponse::Created().json(describe(&state, &kb).await?))
 }
 
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let kbs: Vec<serde_json::Value> = state
+    let kbs: Vec<_> = state
         .db
         .list_kbs(&caller.project_id)
         .await?
         .iter()
-        .map(|kb| kb.to_json())
+        .map(views::knowledge_base)
         .collect();
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": kbs})))
 }
@@ -55,7 +65,7 @@ async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let kb = knowledge::get(&state, &caller.project_id, &path).await?;
-    Ok(HttpResponse::Ok().json(knowledge::describe(&state, &kb).await?))
+    Ok(HttpResponse::Ok().json(describe(&state, &kb).await?))
 }
 
 async fn update(
@@ -75,7 +85,7 @@ async fn update(
         .update_kb_info(&kb.project_id, &kb.id, &name, &description)
         .await?;
     let kb = knowledge::get(&state, &caller.project_id, &path).await?;
-    Ok(HttpResponse::Ok().json(knowledge::describe(&state, &kb).await?))
+    Ok(HttpResponse::Ok().json(describe(&state, &kb).await?))
 }
 
 async fn delete(

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod knowledge_bases;
 pub mod search;
 pub mod tenancy;
+pub mod views;
 
 /// Mount every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -9,7 +9,7 @@ use crate::api::validate_id;
 use crate::auth::{token, Caller, Principal};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
-use crate::store::tenancy::TokenKind;
+use crate::store::tenancy::{Role, TokenKind};
 use crate::store::StoreError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -100,7 +100,7 @@ async fn owner_or_admin(state: &AppState, p: &Principal, project: &str) -> Resul
     match p {
         Principal::Admin => Ok(()),
         Principal::User { user_id, .. }
-            if state.db.membership(user_id, project).await?.as_deref() == Some("owner") =>
+            if state.db.membership(user_id, project).await? == Some(Role::Owner) =>
         {
             Ok(())
         }
@@ -278,20 +278,18 @@ async fn set_member(
 ) -> Result<HttpResponse, ApiError> {
     let (project, user) = path.into_inner();
     owner_or_admin(&state, &p, &project).await?;
-    if !matches!(body.role.as_str(), "owner" | "member") {
-        return Err(ApiError::invalid(
-            "role",
-            "role must be `owner` or `member`",
-        ));
-    }
+    let role: Role = body
+        .role
+        .parse()
+        .map_err(|_| ApiError::invalid("role", "role must be `owner` or `member`"))?;
     if state.db.get_user(&user).await?.is_none() {
         return Err(ApiError::not_found(
             Some("user_id"),
             format!("user `{user}` does not exist"),
         ));
     }
-    state.db.set_membership(&user, &project, &body.role).await?;
-    Ok(HttpResponse::Ok().json(json!({"user_id": user, "project_id": project, "role": body.role})))
+    state.db.set_membership(&user, &project, role).await?;
+    Ok(HttpResponse::Ok().json(json!({"user_id": user, "project_id": project, "role": role})))
 }
 
 async fn create_key(
@@ -337,9 +335,7 @@ async fn revoke(
             record.user_id.as_deref() == Some(user_id.as_str())
         }
         (Principal::User { user_id, .. }, TokenKind::ServiceKey) => match &record.project_id {
-            Some(project) => {
-                state.db.membership(user_id, project).await?.as_deref() == Some("owner")
-            }
+            Some(project) => state.db.membership(user_id, project).await? == Some(Role::Owner),
             None => false,
         },
         (Principal::Service { token_id, .. }, _) => *token_id == record.id,

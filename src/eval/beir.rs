@@ -26,7 +26,7 @@ use crate::documents::{self, Upload};
 use crate::knowledge;
 use crate::retrieval::{self, SearchParams};
 use crate::state::AppState;
-use crate::store::knowledge::{status, KnowledgeBase, PutOutcome};
+use crate::store::knowledge::{DocumentStatus, KnowledgeBase, PutOutcome};
 use ragway_protocol::knowledge::NewKnowledgeBase;
 
 /// The project and knowledge base the corpus is ingested into (in the evaluation's own
@@ -524,12 +524,11 @@ async fn counts(state: &AppState, kb: &KnowledgeBase) -> anyhow::Result<Counts> 
     let mut c = Counts::default();
     for (s, n, chunks) in state.db.kb_document_counts(&kb.project_id, &kb.id).await? {
         let n = n.max(0) as usize;
-        match s.as_str() {
-            status::QUEUED => c.queued = n,
-            status::PROCESSING => c.processing = n,
-            status::READY => c.ready = n,
-            status::FAILED => c.failed = n,
-            _ => {}
+        match s {
+            DocumentStatus::Queued => c.queued = n,
+            DocumentStatus::Processing => c.processing = n,
+            DocumentStatus::Ready => c.ready = n,
+            DocumentStatus::Failed => c.failed = n,
         }
         c.chunks += chunks.max(0) as u64;
     }
@@ -707,7 +706,7 @@ async fn ingest(
     if end.failed > 0 {
         let failed = state
             .db
-            .list_documents(PROJECT, KB, Some(status::FAILED), None, 3)
+            .list_documents(PROJECT, KB, Some(DocumentStatus::Failed), None, 3)
             .await?;
         for d in failed {
             eprintln!(

@@ -8,10 +8,9 @@
 
 use ragway_protocol::knowledge::{Chunking, ChunkingSettings, ReindexRequest};
 use ragway_protocol::ParamError;
-use uuid::Uuid;
 
 use crate::state::{AppState, UnknownModel};
-use crate::store::jobs::{kind, status, Job};
+use crate::store::jobs::{Job, NewJob, ReindexTarget};
 use crate::store::knowledge::KnowledgeBase;
 use crate::store::{now_ms, StoreError};
 use crate::vector::VectorError;
@@ -68,7 +67,7 @@ pub async fn enqueue_reindex(
     if let Some(active) = state.db.active_reindex(&kb.project_id, &kb.id).await? {
         return Err(JobError::AlreadyReindexing {
             kb: kb.id.clone(),
-            active: Some((active.id, active.status)),
+            active: Some((active.id, active.status.to_string())),
         });
     }
     let generation = kb.generation.max(
@@ -77,37 +76,21 @@ pub async fn enqueue_reindex(
             .max_target_generation(&kb.project_id, &kb.id)
             .await?,
     ) + 1;
-    let now = now_ms();
-    let job = Job {
-        id: format!("job_{}", Uuid::new_v4().simple()),
-        project_id: kb.project_id.clone(),
-        kind: kind::REINDEX_KB.into(),
-        kb_id: kb.id.clone(),
-        status: status::QUEUED.into(),
-        target_generation: Some(generation),
-        target_collection: Some(KnowledgeBase::collection_name(&kb.uid, generation)),
-        target_model: Some(model),
-        target_dim: Some(dim as i64),
-        target_max_tokens: Some(chunking.max_tokens as i64),
-        target_overlap: Some(chunking.overlap_tokens as i64),
-        target_markdown: Some(i64::from(chunking.markdown)),
-        docs_total: state
-            .db
-            .ready_document_count(&kb.project_id, &kb.id)
-            .await?,
-        docs_done: 0,
-        chunks_done: 0,
-        error: None,
-        attempts: 0,
-        next_attempt_at: now,
-        lease_owner: None,
-        lease_expires_at: None,
-        retired_collection: None,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        updated_at: now,
+    let target = ReindexTarget {
+        generation,
+        collection: KnowledgeBase::collection_name(&kb.uid, generation),
+        model,
+        dim: dim as i64,
+        chunking,
     };
+    let docs_total = state
+        .db
+        .ready_document_count(&kb.project_id, &kb.id)
+        .await?;
+    let job = Job::queued(
+        NewJob::reindex(&kb.project_id, &kb.id, target, docs_total),
+        now_ms(),
+    );
     // The target collection exists before the job is visible, so documents ingested from now
     // on can be written to it.
     let collection = job.target_collection.as_deref().unwrap_or_default();
@@ -139,7 +122,7 @@ pub async fn cancel(state: &AppState, job: &Job, reason: Option<&str>) -> Result
         let now = state.db.get_job(&job.id).await?;
         return Err(JobError::Ended {
             id: job.id.clone(),
-            status: now.map_or_else(|| "deleted".to_owned(), |j| j.status),
+            status: now.map_or_else(|| "deleted".to_owned(), |j| j.status.to_string()),
         });
     }
     sweep_retired(state, Some(&job.id)).await;

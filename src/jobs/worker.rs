@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::documents::worker::{index_into, parse_document, ProcessError, Target};
 use crate::state::AppState;
-use crate::store::jobs::{kind, status, Job};
+use crate::store::jobs::{Job, JobKind, JobStatus};
 use crate::store::StoreError;
 use crate::vector::{Filter, MatchValue, VectorError};
 
@@ -97,7 +97,7 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> Result<bool, StoreE
             tracing::info!(parent: &span, "job canceled or taken over; stopped");
             // Canceled: make sure nothing we wrote after the cancel's drop survives.
             if let Some(now) = db.get_job(&job.id).await? {
-                if now.status == status::CANCELED || now.status == status::FAILED {
+                if matches!(now.status, JobStatus::Canceled | JobStatus::Failed) {
                     if let Some(target) = &now.target_collection {
                         let dropped =
                             super::drop_unless_live(state, &now.project_id, &now.kb_id, target)
@@ -159,9 +159,9 @@ async fn run_with_lease(state: &AppState, owner: &str, job: &Job) -> Result<(), 
 }
 
 async fn run_job(state: &AppState, owner: &str, job: &Job) -> Result<(), RunError> {
-    match job.kind.as_str() {
-        kind::REINDEX_KB => reindex(state, owner, job).await,
-        other => Err(RunError::Permanent(format!(
+    match job.kind {
+        JobKind::ReindexKb => reindex(state, owner, job).await,
+        other @ (JobKind::IngestBatch | JobKind::DeleteKb) => Err(RunError::Permanent(format!(
             "jobs of kind `{other}` are not run by this version"
         ))),
     }
@@ -198,10 +198,9 @@ async fn reindex(state: &AppState, owner: &str, job: &Job) -> Result<(), RunErro
 
     if !db.complete_reindex(job, owner, &kb.collection).await? {
         let now = db.get_job(&job.id).await?;
-        if now
-            .as_ref()
-            .is_some_and(|j| j.status == status::RUNNING && j.lease_owner.as_deref() == Some(owner))
-        {
+        if now.as_ref().is_some_and(|j| {
+            j.status == JobStatus::Running && j.lease_owner.as_deref() == Some(owner)
+        }) {
             return Err(RunError::Permanent(
                 "the knowledge base changed generation while the job ran".into(),
             ));

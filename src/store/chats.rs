@@ -1,15 +1,14 @@
 //! Chat logs: one row per completion that carried a chat id.
 
-use serde::Serialize;
 use sqlx::FromRow;
 
 use super::{now_ms, Db, StoreError};
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+/// A chat log's row.
+#[derive(Debug, Clone, FromRow)]
 pub struct ChatLog {
     pub id: String,
     pub chat_id: String,
-    #[serde(skip)]
     pub project_id: String,
     pub user_id: Option<String>,
     pub model: String,

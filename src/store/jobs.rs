@@ -4,42 +4,39 @@
 //! ran out, job canceled) learns it at its next write and stops. A crashed worker's lease runs
 //! out and another worker resumes the job, skipping the documents `job_documents` marks done.
 
-use serde::Serialize;
+pub use ragway_protocol::jobs::{JobKind, JobStatus};
+use ragway_protocol::knowledge::ChunkingSettings;
 use sqlx::FromRow;
 
 use super::{now_ms, Db, StoreError};
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+/// A job's row.
+#[derive(Debug, Clone, FromRow)]
 pub struct Job {
     pub id: String,
-    #[serde(skip)]
     pub project_id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: JobKind,
     pub kb_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: JobStatus,
     pub target_generation: Option<i64>,
-    #[serde(skip)]
     pub target_collection: Option<String>,
     pub target_model: Option<String>,
-    #[serde(skip)]
     pub target_dim: Option<i64>,
-    #[serde(skip)]
     pub target_max_tokens: Option<i64>,
-    #[serde(skip)]
     pub target_overlap: Option<i64>,
-    #[serde(skip)]
+    /// 0 or 1 (see `KnowledgeBase::chunk_markdown`).
     pub target_markdown: Option<i64>,
     pub docs_total: i64,
     pub docs_done: i64,
     pub chunks_done: i64,
     pub error: Option<String>,
     pub attempts: i64,
-    #[serde(skip)]
     pub next_attempt_at: i64,
-    #[serde(skip)]
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<i64>,
-    #[serde(skip)]
+    /// A collection the ended job left behind, until it is dropped.
     pub retired_collection: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
@@ -53,61 +50,100 @@ const JOB_COLUMNS: &str = "id, project_id, kind, kb_id, status, target_generatio
     lease_owner, lease_expires_at, retired_collection, created_at, started_at, finished_at, \
     updated_at";
 
-/// Job kinds, as stored.
-pub mod kind {
-    pub const REINDEX_KB: &str = "reindex_kb";
-    pub const INGEST_BATCH: &str = "ingest_batch";
-    pub const DELETE_KB: &str = "delete_kb";
-    pub const ALL: [&str; 3] = [REINDEX_KB, INGEST_BATCH, DELETE_KB];
+/// A job to queue: what it does. `Job::queued` adds the status and bookkeeping.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub project_id: String,
+    pub kind: JobKind,
+    pub kb_id: String,
+    /// What a re-index builds.
+    pub target: Option<ReindexTarget>,
+    /// Documents the job covers, as far as known when it is queued.
+    pub docs_total: i64,
 }
 
-/// Job statuses, as stored.
-pub mod status {
-    pub const QUEUED: &str = "queued";
-    pub const RUNNING: &str = "running";
-    pub const SUCCEEDED: &str = "succeeded";
-    pub const FAILED: &str = "failed";
-    pub const CANCELED: &str = "canceled";
-    pub const ALL: [&str; 5] = [QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED];
+/// The generation a re-index builds: its collection, model and chunking.
+#[derive(Debug, Clone)]
+pub struct ReindexTarget {
+    pub generation: i64,
+    pub collection: String,
+    pub model: String,
+    pub dim: i64,
+    pub chunking: ChunkingSettings,
+}
+
+impl NewJob {
+    /// A re-index of knowledge base `kb_id` into `target`, under a fresh id.
+    pub fn reindex(
+        project_id: impl Into<String>,
+        kb_id: impl Into<String>,
+        target: ReindexTarget,
+        docs_total: i64,
+    ) -> NewJob {
+        NewJob {
+            id: format!("job_{}", uuid::Uuid::new_v4().simple()),
+            project_id: project_id.into(),
+            kind: JobKind::ReindexKb,
+            kb_id: kb_id.into(),
+            target: Some(target),
+            docs_total,
+        }
+    }
 }
 
 impl Job {
-    /// The public view: the row with its target chunking and progress grouped.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
-        if let (Some(max), Some(overlap), Some(md)) = (
-            self.target_max_tokens,
-            self.target_overlap,
-            self.target_markdown,
-        ) {
-            v["target_chunking"] = serde_json::json!({
-                "max_tokens": max,
-                "overlap_tokens": overlap,
-                "markdown": md != 0,
-            });
+    /// The row of `new`, queued at `now`, not yet attempted.
+    pub fn queued(new: NewJob, now: i64) -> Job {
+        let t = new.target.as_ref();
+        Job {
+            id: new.id,
+            project_id: new.project_id,
+            kind: new.kind,
+            kb_id: new.kb_id,
+            status: JobStatus::Queued,
+            target_generation: t.map(|t| t.generation),
+            target_collection: t.map(|t| t.collection.clone()),
+            target_model: t.map(|t| t.model.clone()),
+            target_dim: t.map(|t| t.dim),
+            target_max_tokens: t.map(|t| t.chunking.max_tokens as i64),
+            target_overlap: t.map(|t| t.chunking.overlap_tokens as i64),
+            target_markdown: t.map(|t| i64::from(t.chunking.markdown)),
+            docs_total: new.docs_total,
+            docs_done: 0,
+            chunks_done: 0,
+            error: None,
+            attempts: 0,
+            next_attempt_at: now,
+            lease_owner: None,
+            lease_expires_at: None,
+            retired_collection: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
         }
-        v["progress"] = serde_json::json!({
-            "documents_done": self.docs_done,
-            "documents_total": self.docs_total,
-            "chunks": self.chunks_done,
-            "fraction": if self.docs_total > 0 {
-                (self.docs_done as f64 / self.docs_total as f64).min(1.0)
-            } else if self.status == status::SUCCEEDED { 1.0 } else { 0.0 },
-        });
-        v["object"] = "job".into();
-        v
+    }
+
+    /// The chunking a re-index builds with, when all of it is recorded.
+    pub fn target_chunking(&self) -> Option<ChunkingSettings> {
+        Some(ChunkingSettings {
+            max_tokens: usize::try_from(self.target_max_tokens?).ok()?,
+            overlap_tokens: usize::try_from(self.target_overlap?).ok()?,
+            markdown: self.target_markdown? != 0,
+        })
     }
 
     pub fn is_active(&self) -> bool {
-        self.status == status::QUEUED || self.status == status::RUNNING
+        self.status.is_active()
     }
 }
 
 /// Filters of `list_jobs`.
 #[derive(Debug, Default, Clone)]
 pub struct JobFilter {
-    pub status: Option<String>,
-    pub kind: Option<String>,
+    pub status: Option<JobStatus>,
+    pub kind: Option<JobKind>,
     pub kb_id: Option<String>,
     /// Jobs created before this one (paging, newest first).
     pub before: Option<(i64, String)>,
@@ -124,9 +160,9 @@ impl Db {
         ))
         .bind(&job.id)
         .bind(&job.project_id)
-        .bind(&job.kind)
+        .bind(job.kind.as_str())
         .bind(&job.kb_id)
-        .bind(&job.status)
+        .bind(job.status.as_str())
         .bind(job.target_generation)
         .bind(&job.target_collection)
         .bind(&job.target_model)
@@ -175,8 +211,8 @@ impl Db {
         let mut n = 1;
         let mut binds: Vec<String> = Vec::new();
         for (col, val) in [
-            ("status", &f.status),
-            ("kind", &f.kind),
+            ("status", &f.status.map(|s| s.as_str().to_owned())),
+            ("kind", &f.kind.map(|k| k.as_str().to_owned())),
             ("kb_id", &f.kb_id),
         ] {
             if let Some(v) = val {
@@ -529,8 +565,8 @@ impl Db {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let (st, next) = match retry_at {
-            Some(t) => (status::QUEUED, t),
-            None => (status::FAILED, now),
+            Some(t) => (JobStatus::Queued, t),
+            None => (JobStatus::Failed, now),
         };
         let done = sqlx::query(
             "UPDATE jobs SET status = $3, error = $4, next_attempt_at = $5, lease_owner = NULL, lease_expires_at = NULL, \
@@ -540,7 +576,7 @@ impl Db {
         )
         .bind(id)
         .bind(owner)
-        .bind(st)
+        .bind(st.as_str())
         .bind(error)
         .bind(next)
         .bind(now)

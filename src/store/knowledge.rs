@@ -3,17 +3,17 @@
 //! writer on SQLite), so several workers never take the same one and a crashed worker's lease
 //! runs out and is reclaimed.
 
-use serde::Serialize;
+pub use ragway_protocol::documents::{DocumentStatus, PutOutcome};
 use sqlx::FromRow;
 
-use super::{now_ms, Db, StoreError};
+use super::{decode, now_ms, Db, StoreError};
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+/// A knowledge base's row.
+#[derive(Debug, Clone, FromRow)]
 pub struct KnowledgeBase {
     pub project_id: String,
     pub id: String,
     /// Internal, never reused: names the vector collections.
-    #[serde(skip)]
     pub uid: String,
     pub name: String,
     pub description: String,
@@ -22,10 +22,8 @@ pub struct KnowledgeBase {
     pub chunk_max_tokens: i64,
     pub chunk_overlap: i64,
     /// 0 or 1: sqlx's `Any` driver maps no boolean type for SQLite.
-    #[serde(skip)]
     pub chunk_markdown: i64,
     /// The live generation's collection.
-    #[serde(skip)]
     pub collection: String,
     pub generation: i64,
     pub created_at: i64,
@@ -35,10 +33,10 @@ pub struct KnowledgeBase {
 const KB_COLUMNS: &str = "project_id, id, uid, name, description, embedding_model, embedding_dim, \
     chunk_max_tokens, chunk_overlap, chunk_markdown, collection, generation, created_at, updated_at";
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+/// A document's row (its bytes are in `document_sources`).
+#[derive(Debug, Clone, FromRow)]
 pub struct Document {
     pub id: String,
-    #[serde(skip)]
     pub project_id: String,
     pub kb_id: String,
     pub external_id: Option<String>,
@@ -46,19 +44,16 @@ pub struct Document {
     pub file_name: Option<String>,
     pub content_type: Option<String>,
     /// JSON object, as text.
-    #[serde(skip)]
     pub metadata: String,
     pub content_hash: String,
     pub size_bytes: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DocumentStatus,
     pub error: Option<String>,
     pub chunk_count: i64,
     pub attempts: i64,
-    #[serde(skip)]
     pub next_attempt_at: i64,
-    #[serde(skip)]
     pub lease_owner: Option<String>,
-    #[serde(skip)]
     pub lease_expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -74,17 +69,6 @@ impl KnowledgeBase {
     pub fn markdown(&self) -> bool {
         self.chunk_markdown != 0
     }
-
-    /// The public view: the row plus its chunking settings as one object.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
-        v["chunking"] = serde_json::json!({
-            "max_tokens": self.chunk_max_tokens,
-            "overlap_tokens": self.chunk_overlap,
-            "markdown": self.markdown(),
-        });
-        v
-    }
 }
 
 impl Document {
@@ -97,14 +81,6 @@ pub(crate) const DOC_COLUMNS: &str =
     "id, project_id, kb_id, external_id, title, file_name, content_type, \
     metadata, content_hash, size_bytes, status, error, chunk_count, attempts, next_attempt_at, \
     lease_owner, lease_expires_at, created_at, updated_at, processed_at";
-
-/// Document statuses, as stored.
-pub mod status {
-    pub const QUEUED: &str = "queued";
-    pub const PROCESSING: &str = "processing";
-    pub const READY: &str = "ready";
-    pub const FAILED: &str = "failed";
-}
 
 /// A document to store: its row fields and the bytes it is made from.
 #[derive(Debug, Clone)]
@@ -119,16 +95,6 @@ pub struct NewDocument {
     pub metadata: String,
     pub content_hash: String,
     pub content: Vec<u8>,
-}
-
-/// What `put_document` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutOutcome {
-    Created,
-    /// Same content, title and metadata as what is stored (and not failed): nothing to do.
-    Unchanged,
-    /// Changed: queued again; the old chunks serve until the new ones are in.
-    Replaced,
 }
 
 impl Db {
@@ -208,20 +174,23 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// A knowledge base's documents by status: (status, documents, chunks).
     pub async fn kb_document_counts(
         &self,
         project: &str,
         kb: &str,
-    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        sqlx::query_as(
+    ) -> Result<Vec<(DocumentStatus, i64, i64)>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT status, COUNT(*), CAST(COALESCE(SUM(chunk_count), 0) AS BIGINT) FROM documents \
              WHERE project_id = $1 AND kb_id = $2 GROUP BY status ORDER BY status",
         )
         .bind(project)
         .bind(kb)
         .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from)
+        .await?;
+        rows.into_iter()
+            .map(|(s, n, c)| Ok((decode(s)?, n, c)))
+            .collect()
     }
 
     /// Documents by status, all projects (the ingest queue's gauges).
@@ -258,7 +227,7 @@ impl Db {
                 if old.content_hash == doc.content_hash
                     && old.title == doc.title
                     && old.metadata == doc.metadata
-                    && old.status != status::FAILED =>
+                    && old.status != DocumentStatus::Failed =>
             {
                 PutOutcome::Unchanged
             }
@@ -361,7 +330,7 @@ impl Db {
         &self,
         project: &str,
         kb: &str,
-        status: Option<&str>,
+        status: Option<DocumentStatus>,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Document>, StoreError> {
@@ -379,7 +348,7 @@ impl Db {
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", n + 1));
         let mut q = sqlx::query_as(&sql).bind(project).bind(kb);
         if let Some(s) = status {
-            q = q.bind(s);
+            q = q.bind(s.as_str());
         }
         if let Some(a) = after {
             q = q.bind(a);
@@ -459,8 +428,8 @@ impl Db {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let (status, next) = match retry_at {
-            Some(t) => (status::QUEUED, t),
-            None => (status::FAILED, now),
+            Some(t) => (DocumentStatus::Queued, t),
+            None => (DocumentStatus::Failed, now),
         };
         let done = sqlx::query(
             "UPDATE documents SET status = $3, error = $4, next_attempt_at = $5, lease_owner = NULL, \
@@ -469,7 +438,7 @@ impl Db {
         )
         .bind(id)
         .bind(owner)
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(next)
         .bind(now)

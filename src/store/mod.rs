@@ -35,6 +35,13 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A stored word (status, kind) as its enum; an unknown one is a corrupt row.
+fn decode<T: TryFrom<String, Error = ragway_protocol::UnknownWord>>(
+    s: String,
+) -> Result<T, StoreError> {
+    T::try_from(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 impl Db {
     /// The statement that claims the next due row of a leased queue table (`documents`,
     /// `jobs`) for `$1` until `$2`, at time `$3`: a queued row whose backoff is over, or a

@@ -1,10 +1,11 @@
 //! Users, projects, memberships and API tokens. Tokens are stored only as SHA-256 hashes;
 //! the secret exists once, in the response that created it.
 
+pub use ragway_protocol::tenancy::{Role, TokenKind};
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{now_ms, Db, StoreError};
+use super::{decode, now_ms, Db, StoreError};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct User {
@@ -20,46 +21,11 @@ pub struct Project {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKind {
-    Pat,
-    ServiceKey,
-}
-
-impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Pat => "pat",
-            TokenKind::ServiceKey => "service_key",
-        }
-    }
-
-    fn parse(s: &str) -> Option<TokenKind> {
-        match s {
-            "pat" => Some(TokenKind::Pat),
-            "service_key" => Some(TokenKind::ServiceKey),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, FromRow)]
-struct TokenRow {
-    id: String,
-    kind: String,
-    prefix: String,
-    name: String,
-    user_id: Option<String>,
-    project_id: Option<String>,
-    created_at: i64,
-    revoked_at: Option<i64>,
-}
-
 /// A token's public record (never its secret or hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, FromRow)]
 pub struct Token {
     pub id: String,
+    #[sqlx(try_from = "String")]
     pub kind: TokenKind,
     /// The first characters of the secret, to recognise it in a list.
     pub prefix: String,
@@ -68,24 +34,6 @@ pub struct Token {
     pub project_id: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
-}
-
-impl TryFrom<TokenRow> for Token {
-    type Error = StoreError;
-    fn try_from(row: TokenRow) -> Result<Self, Self::Error> {
-        let kind = TokenKind::parse(&row.kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown token kind `{}`", row.kind)))?;
-        Ok(Token {
-            id: row.id,
-            kind,
-            prefix: row.prefix,
-            name: row.name,
-            user_id: row.user_id,
-            project_id: row.project_id,
-            created_at: row.created_at,
-            revoked_at: row.revoked_at,
-        })
-    }
 }
 
 const TOKEN_COLUMNS: &str = "id, kind, prefix, name, user_id, project_id, created_at, revoked_at";
@@ -144,10 +92,11 @@ impl Db {
         if let Some(user) = owner {
             sqlx::query(
                 "INSERT INTO memberships (user_id, project_id, role, created_at) \
-                 VALUES ($1, $2, 'owner', $3)",
+                 VALUES ($1, $2, $3, $4)",
             )
             .bind(user)
             .bind(&project.id)
+            .bind(Role::Owner.as_str())
             .bind(project.created_at)
             .execute(&mut *tx)
             .await?;
@@ -184,18 +133,14 @@ impl Db {
     }
 
     /// `user`'s role in `project`, if a member.
-    pub async fn membership(
-        &self,
-        user: &str,
-        project: &str,
-    ) -> Result<Option<String>, StoreError> {
+    pub async fn membership(&self, user: &str, project: &str) -> Result<Option<Role>, StoreError> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT role FROM memberships WHERE user_id = $1 AND project_id = $2")
                 .bind(user)
                 .bind(project)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.map(|(role,)| role))
+        row.map(|(role,)| decode(role)).transpose()
     }
 
     /// Add `user` to `project` with `role`, or change the role of an existing member.
@@ -203,7 +148,7 @@ impl Db {
         &self,
         user: &str,
         project: &str,
-        role: &str,
+        role: Role,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO memberships (user_id, project_id, role, created_at) VALUES ($1, $2, $3, $4) \
@@ -211,7 +156,7 @@ impl Db {
         )
         .bind(user)
         .bind(project)
-        .bind(role)
+        .bind(role.as_str())
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
@@ -260,23 +205,23 @@ impl Db {
         &self,
         token_hash: &str,
     ) -> Result<Option<Token>, StoreError> {
-        let row: Option<TokenRow> = sqlx::query_as(&format!(
+        sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
         ))
         .bind(token_hash)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(Token::try_from).transpose()
+        .await
+        .map_err(StoreError::from)
     }
 
     pub async fn get_token(&self, id: &str) -> Result<Option<Token>, StoreError> {
-        let row: Option<TokenRow> = sqlx::query_as(&format!(
+        sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(Token::try_from).transpose()
+        .await
+        .map_err(StoreError::from)
     }
 
     /// A user's PATs, newest first.
@@ -292,13 +237,13 @@ impl Db {
     }
 
     async fn tokens_where(&self, condition: &str, arg: &str) -> Result<Vec<Token>, StoreError> {
-        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+        sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE {condition} ORDER BY created_at DESC, id"
         ))
         .bind(arg)
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(Token::try_from).collect()
+        .await
+        .map_err(StoreError::from)
     }
 
     /// Revoke; returns false when the token did not exist. Revoking twice keeps the first time.

@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 
 use crate::documents::Kb;
 use crate::helpers::{models_data_dir, ragway_command, spawn_with, test_config, Backend, TestApp};
-use ragway::store::jobs::Job;
+use ragway::store::jobs::{Job, NewJob, ReindexTarget};
 use ragway::vector::{Filter, MatchValue, VectorStore};
+use ragway_protocol::knowledge::ChunkingSettings;
 
 const TOPICS: [&str; 12] = [
     "herons wading in shallow estuaries",
@@ -830,33 +831,25 @@ async fn two_postgres_workers_never_claim_the_same_job() {
     let b = ragway::store::Db::connect(&config).await.unwrap();
     let now = ragway::store::now_ms();
     for i in 0..40 {
-        let job = Job {
-            id: format!("job_{i:03}"),
-            project_id: "p".into(),
-            kind: "reindex_kb".into(),
-            kb_id: format!("kb{i}"),
-            status: "queued".into(),
-            target_generation: Some(2),
-            target_collection: Some(format!("c{i}")),
-            target_model: Some("m".into()),
-            target_dim: Some(384),
-            target_max_tokens: Some(100),
-            target_overlap: Some(10),
-            target_markdown: Some(1),
-            docs_total: 0,
-            docs_done: 0,
-            chunks_done: 0,
-            error: None,
-            attempts: 0,
-            next_attempt_at: now,
-            lease_owner: None,
-            lease_expires_at: None,
-            retired_collection: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            updated_at: now,
+        let target = ReindexTarget {
+            generation: 2,
+            collection: format!("c{i}"),
+            model: "m".into(),
+            dim: 384,
+            chunking: ChunkingSettings {
+                max_tokens: 100,
+                overlap_tokens: 10,
+                markdown: true,
+            },
         };
+        let new = NewJob::reindex("p", format!("kb{i}"), target, 0);
+        let job = Job::queued(
+            NewJob {
+                id: format!("job_{i:03}"),
+                ..new
+            },
+            now,
+        );
         assert!(a.insert_job(&job).await.unwrap());
     }
     let claim_all = |db: ragway::store::Db, owner: &'static str| async move {
