@@ -5,8 +5,12 @@
 pub mod chat;
 pub mod documents;
 pub mod error;
+pub mod filter;
 pub mod jobs;
 pub mod knowledge;
+pub mod params;
+pub mod search;
+pub mod sse;
 pub mod tenancy;
 mod words;
 

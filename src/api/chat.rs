@@ -9,10 +9,11 @@ use serde_json::{json, Value};
 
 use crate::api::views;
 use crate::auth::{Caller, Principal};
+use crate::chat;
 use crate::chat::stream::StreamItem;
-use crate::chat::{self, request::ChatRequest};
 use crate::error::ApiError;
 use crate::state::AppState;
+use ragway_protocol::chat::ChatRequest;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/chat/completions", web::post().to(completions))

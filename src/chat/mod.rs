@@ -19,10 +19,12 @@ use crate::store::StoreError;
 pub mod citations;
 pub mod log;
 pub mod prompt;
-pub mod request;
 pub mod stream;
 
-use request::{ChatRequest, OnNoResults, QueryRewrite, RagParams};
+use ragway_protocol::chat::{
+    content_text, last_user_text, ChatRequest, Message, MessageRole, OnNoResults, QueryRewrite,
+    RagParams,
+};
 
 /// Stage timings of one request, in milliseconds, in the order they ran.
 #[derive(Debug, Clone, Default)]
@@ -98,7 +100,7 @@ pub async fn prepare(
     let mut timings = Timings::default();
     let model = state.generation.resolve(&request.model).await?;
     let max_tokens = request.max_tokens_for(model.context_length)?;
-    let mut messages = request.messages.clone();
+    let mut messages: Vec<Value> = request.messages.iter().map(Message::to_value).collect();
     let (mut references, mut chunks, mut search_query, mut fixed_answer) =
         (None, Vec::new(), None, None);
     if let Some(rag) = &request.rag {
@@ -109,9 +111,10 @@ pub async fn prepare(
         let t = Instant::now();
         let found = retrieve(state, &kbs, &query, rag).await?;
         timings.add("retrieve", t);
-        let prompt_tokens: usize = messages
+        let prompt_tokens: usize = request
+            .messages
             .iter()
-            .map(|m| state.count_tokens(&request::content_text(&m["content"])) + 4)
+            .map(|m| state.count_tokens(&m.content.text()) + 4)
             .sum();
         let room = (model.context_length as usize)
             .saturating_sub(max_tokens as usize + prompt_tokens + 96);
@@ -172,7 +175,7 @@ async fn search_query_for(
     if !rag.search_query.trim().is_empty() {
         return Ok(rag.search_query.clone());
     }
-    let last = request::last_user_text(&request.messages)
+    let last = last_user_text(&request.messages)
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| {
             ParamError::new(
@@ -180,25 +183,16 @@ async fn search_query_for(
                 "no search_query and no user message to search for",
             )
         })?;
-    let turns = request
-        .messages
-        .iter()
-        .filter(|m| m["role"] == "user" || m["role"] == "assistant")
-        .count();
+    let in_dialogue = |m: &&Message| matches!(m.role, MessageRole::User | MessageRole::Assistant);
+    let turns = request.messages.iter().filter(in_dialogue).count();
     if rag.query_rewrite == QueryRewrite::Off || turns < 2 {
         return Ok(last);
     }
     let transcript: Vec<String> = request
         .messages
         .iter()
-        .filter(|m| m["role"] == "user" || m["role"] == "assistant")
-        .map(|m| {
-            format!(
-                "{}: {}",
-                m["role"].as_str().unwrap_or(""),
-                request::content_text(&m["content"])
-            )
-        })
+        .filter(in_dialogue)
+        .map(|m| format!("{}: {}", m.role, m.content.text()))
         .collect();
     let body = json!({
         "messages": [
@@ -358,7 +352,7 @@ pub async fn complete(state: &AppState, mut turn: Turn) -> Result<Value, ChatErr
         let mut cites = Vec::new();
         for choice in answer["choices"].as_array().cloned().unwrap_or_default() {
             let index = choice["index"].as_u64().unwrap_or(0) as u32;
-            let text = request::content_text(&choice["message"]["content"]);
+            let text = content_text(&choice["message"]["content"]);
             cites.extend(citations::check(&text, index, &ids));
         }
         answer["references"] = refs.clone();

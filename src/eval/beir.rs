@@ -161,7 +161,7 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
     anyhow::ensure!(
         args.fusions
             .iter()
-            .all(|f| crate::retrieval::parse_fusion(f, "--fusion").is_ok()),
+            .all(|f| f.parse::<crate::vector::Fusion>().is_ok()),
         "--fusion must be dbsf, rrf or rrf(k=K,dense_weight=W)"
     );
     anyhow::ensure!(
@@ -248,7 +248,7 @@ fn configurations(args: &BeirArgs) -> Vec<(String, SearchParams, f32)> {
     };
     let mut out = Vec::new();
     for fusion_name in &args.fusions {
-        let fusion = crate::retrieval::parse_fusion(fusion_name, "--fusion").unwrap_or_default();
+        let fusion: crate::vector::Fusion = fusion_name.parse().unwrap_or_default();
         for mode in &modes {
             for &c in &candidates {
                 for (&cap, &diversity) in args

@@ -7,15 +7,13 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use ragway_protocol::ParamError;
+use ragway_protocol::search::SearchRequest;
 
 use crate::rerank::RerankError;
 use crate::state::AppState;
 use crate::store::knowledge::KnowledgeBase;
 use crate::store::StoreError;
 use crate::vector::{Filter, Fusion, Hit, Query, SearchMode, SparseVec, VectorError};
-
-pub mod user_filter;
 
 /// Why a search failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +48,20 @@ pub struct SearchParams {
     pub max_chunks_per_document: Option<usize>,
     /// How the hybrid legs are fused.
     pub fusion: Fusion,
+}
+
+impl From<&SearchRequest> for SearchParams {
+    fn from(r: &SearchRequest) -> Self {
+        SearchParams {
+            k: r.k,
+            filter: r.filter.clone(),
+            mode: r.search_mode,
+            score_threshold: r.score_threshold,
+            candidates: r.candidates,
+            max_chunks_per_document: r.max_chunks_per_document,
+            fusion: r.fusion,
+        }
+    }
 }
 
 impl Default for SearchParams {
@@ -117,52 +129,6 @@ impl RetrievedChunk {
                 .unwrap_or_else(|| Value::Object(Default::default())),
         }
     }
-}
-
-/// `dbsf`, `rrf`, or a parametrised RRF `rrf(k=60,dense_weight=0.6)` (either key may be
-/// left out: k defaults to 2, the dense leg's weight to 0.5), as named in requests.
-pub fn parse_fusion(s: &str, param: &str) -> Result<Fusion, ParamError> {
-    let bad = |why: String| {
-        ParamError::new(
-            param,
-            format!("{why}; use dbsf, rrf or rrf(k=<1..=1000>,dense_weight=<0..=1>)"),
-        )
-    };
-    match s {
-        "dbsf" => return Ok(Fusion::Dbsf),
-        "rrf" => return Ok(Fusion::RRF),
-        _ => {}
-    }
-    let inner = s
-        .strip_prefix("rrf(")
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| bad(format!("unknown fusion `{s}`")))?;
-    let (mut k, mut dense_weight) = (Fusion::DEFAULT_RRF_K, 0.5f32);
-    for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = part
-            .split_once('=')
-            .ok_or_else(|| bad(format!("`{part}` is not key=value")))?;
-        match key.trim() {
-            "k" => {
-                k = value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|k| (1..=1000).contains(k))
-                    .ok_or_else(|| bad(format!("k `{value}` is not in 1..=1000")))?
-            }
-            "dense_weight" => {
-                dense_weight = value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|w: &f32| (0.0..=1.0).contains(w))
-                    .ok_or_else(|| bad(format!("dense_weight `{value}` is not in 0..=1")))?
-            }
-            other => return Err(bad(format!("unknown RRF parameter `{other}`"))),
-        }
-    }
-    Ok(Fusion::Rrf { k, dense_weight })
 }
 
 /// Search `kbs` (already confined to the caller's project) for `query`.

@@ -1,18 +1,131 @@
-//! The `filter` users send (`rag_params.filter`, search's `filter`), parsed into a
-//! `vector::Filter`. Shape: an object whose keys are field names or `and`/`or`:
+//! A backend-neutral payload filter, the shape both Qdrant backends understand, and the parser
+//! of the `filter` users send (`rag_params.filter`, search's `filter`) into it. The server adds
+//! its own tenancy conditions with `Filter::and`, which a user filter can never widen.
+//!
+//! The users' shape: an object whose keys are field names or `and`/`or`:
 //! `{"year": {"gte": 2020}, "lang": {"in": ["en", "de"]}, "or": [{"topic": "a"}, {"topic": "b"}]}`.
 //! A bare value means `eq`. Field names address the document's metadata, except the document
 //! fields `document_id`, `external_id`, `file_name`, `title` and `page`.
 
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::vector::{Condition, Filter, MatchValue, RangeBounds};
-use ragway_protocol::ParamError;
+use crate::ParamError;
+
+/// A value to match exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MatchValue {
+    Bool(bool),
+    Integer(i64),
+    Keyword(String),
+}
+
+/// Numeric range; any bound may be absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RangeBounds {
+    pub gt: Option<f64>,
+    pub gte: Option<f64>,
+    pub lt: Option<f64>,
+    pub lte: Option<f64>,
+}
+
+/// One leaf or nested filter. `key` is a payload path such as `document_id` or `metadata.year`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// key == value
+    Match { key: String, value: MatchValue },
+    /// key is any of values
+    Any {
+        key: String,
+        values: Vec<MatchValue>,
+    },
+    /// key is none of values
+    Except {
+        key: String,
+        values: Vec<MatchValue>,
+    },
+    /// numeric range on key
+    Range { key: String, range: RangeBounds },
+    /// A nested boolean filter.
+    Filter(Box<Filter>),
+}
+
+/// `must` all hold, at least one of `should` holds (when non-empty), none of `must_not` holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub must: Vec<Condition>,
+    pub should: Vec<Condition>,
+    pub must_not: Vec<Condition>,
+}
+
+impl Filter {
+    /// A filter that holds when `key == value`.
+    pub fn eq(key: impl Into<String>, value: MatchValue) -> Self {
+        Filter {
+            must: vec![Condition::Match {
+                key: key.into(),
+                value,
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Both this filter and `other` must hold.
+    pub fn and(self, other: Filter) -> Self {
+        if self.is_empty() {
+            return other;
+        }
+        if other.is_empty() {
+            return self;
+        }
+        Filter {
+            must: vec![
+                Condition::Filter(Box::new(self)),
+                Condition::Filter(Box::new(other)),
+            ],
+            ..Default::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.must.is_empty() && self.should.is_empty() && self.must_not.is_empty()
+    }
+}
+
+impl From<&str> for MatchValue {
+    fn from(s: &str) -> Self {
+        MatchValue::Keyword(s.to_owned())
+    }
+}
+impl From<String> for MatchValue {
+    fn from(s: String) -> Self {
+        MatchValue::Keyword(s)
+    }
+}
+impl From<i64> for MatchValue {
+    fn from(v: i64) -> Self {
+        MatchValue::Integer(v)
+    }
+}
+impl From<bool> for MatchValue {
+    fn from(v: bool) -> Self {
+        MatchValue::Bool(v)
+    }
+}
 
 const MAX_DEPTH: usize = 6;
 const MAX_LEAVES: usize = 64;
 const MAX_IN_VALUES: usize = 256;
 const DOCUMENT_FIELDS: [&str; 5] = ["document_id", "external_id", "file_name", "title", "page"];
+
+/// A filter in the users' shape (errors name the offending path below the field).
+impl<'de> Deserialize<'de> for Filter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        parse(&value, "").map_err(|e| crate::params::fail_at(&e.param, e.message))
+    }
+}
 
 /// Parse `value` (the JSON at `param`) into a filter; errors name the offending path.
 pub fn parse(value: &Value, param: &str) -> Result<Filter, ParamError> {
