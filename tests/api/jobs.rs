@@ -884,12 +884,12 @@ async fn two_postgres_workers_never_claim_the_same_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
-    use ragway::jobs_cli::{JobsCommand, ReindexArgs};
+    use crate::cli::jobs::{JobsCommand, ReindexArgs};
     let app = crate::helpers::spawn_app().await;
     let token = app.user_with_project("ana", "p1").await;
     let kb = Kb::create(&app, &token, "notes").await;
     fill(&kb, 3).await;
-    let server = ragway::client::ServerArgs {
+    let server = crate::cli::client::ServerArgs {
         url: app.address.clone(),
         token: Some(token.clone()),
         project: None,
@@ -904,12 +904,12 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
         wait: true,
         server: server.clone(),
     };
-    let err = ragway::jobs_cli::reindex(args(Some("nope")), dir.path())
+    let err = crate::cli::jobs::reindex(args(Some("nope")), dir.path())
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown embedding model `nope`"), "{err}");
-    ragway::jobs_cli::reindex(args(None), dir.path())
+    crate::cli::jobs::reindex(args(None), dir.path())
         .await
         .unwrap();
     let (_, desc) = kb.call(Method::GET, "", None).await;
@@ -923,7 +923,7 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
         .call(Method::GET, "/v1/jobs", Some(&token), &[], None)
         .await;
     let id = list["data"][0]["id"].as_str().unwrap().to_owned();
-    ragway::jobs_cli::jobs(
+    crate::cli::jobs::jobs(
         JobsCommand::List {
             status: Some("succeeded".into()),
             kind: None,
@@ -936,7 +936,7 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
     )
     .await
     .unwrap();
-    ragway::jobs_cli::jobs(
+    crate::cli::jobs::jobs(
         JobsCommand::Show {
             id: id.clone(),
             server: server.clone(),
@@ -945,7 +945,7 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
     )
     .await
     .unwrap();
-    let err = ragway::jobs_cli::jobs(
+    let err = crate::cli::jobs::jobs(
         JobsCommand::Cancel {
             id: id.clone(),
             server: server.clone(),
@@ -956,7 +956,7 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("has ended already (succeeded)"), "{err}");
-    let err = ragway::jobs_cli::jobs(
+    let err = crate::cli::jobs::jobs(
         JobsCommand::Show {
             id: "job_missing".into(),
             server,

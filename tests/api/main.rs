@@ -1,5 +1,11 @@
 //! One integration test binary (linking ragway once): `cargo test --test api`.
 
+/// The operator tools are compiled into the `ragway` binary, not the library; the tests that
+/// drive them in-process compile the same source here (most of it goes unused by them).
+#[path = "../../src/cli/mod.rs"]
+#[allow(dead_code)]
+mod cli;
+
 mod auth;
 mod chat;
 mod config;

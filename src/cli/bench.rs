@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::config::Config;
-use crate::documents::{self, Upload};
-use crate::knowledge;
-use crate::state::AppState;
-use crate::store::knowledge::KnowledgeBase;
-use crate::vector::{Filter, MatchValue, Point, SparseVec};
+use ragway::config::Config;
+use ragway::documents::{self, Upload};
+use ragway::knowledge;
+use ragway::retrieval::{self, RetrievalError, SearchParams};
+use ragway::startup::Application;
+use ragway::state::AppState;
+use ragway::store::jobs::JobStatus;
+use ragway::store::knowledge::KnowledgeBase;
+use ragway::vector::{Filter, MatchValue, Point, SparseVec};
 use ragway_protocol::knowledge::{Chunking, NewKnowledgeBase, ReindexRequest};
 
 #[derive(Debug, clap::Subcommand)]
@@ -245,99 +248,144 @@ async fn reindex(
     settle(&state, &kb).await?;
     workers.iter().for_each(|w| w.abort());
     let before_chunks = state.vectors.count(&kb.collection, None).await?;
-
-    // Queries: the corpus titles, searched in a loop.
-    let queries: Vec<String> = std::fs::read_to_string(dir.join("queries.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["text"].as_str().map(str::to_owned))
-        .take(200)
-        .collect();
-    anyhow::ensure!(
-        !queries.is_empty(),
-        "no queries in {}/queries.jsonl",
-        dir.display()
-    );
-    let params = crate::retrieval::SearchParams::default();
-    let search_once = |i: usize| {
-        let (state, kb, params, q) = (
-            state.clone(),
-            kb.clone(),
-            params.clone(),
-            queries[i % queries.len()].clone(),
-        );
-        async move {
-            let kb = state.db.get_kb(&kb.project_id, &kb.id).await?.unwrap_or(kb);
-            let t = Instant::now();
-            let hits = crate::retrieval::search(&state, &[kb], &q, &params).await;
-            anyhow::Ok((t.elapsed().as_secs_f64() * 1000.0, hits.map(|h| h.len())))
-        }
-    };
+    let searches = Searches::new(state.clone(), kb.clone(), dir)?;
     let mut before = Vec::new();
-    for i in 0..queries.len() {
-        before.push(search_once(i).await?.0);
+    for i in 0..searches.queries.len() {
+        before.push(searches.once(i).await?.0);
     }
     before.sort_by(f64::total_cmp);
-
-    let job = crate::jobs::enqueue_reindex(
-        &state,
-        &kb,
-        ReindexRequest {
-            chunking: Some(Chunking {
-                max_tokens: Some(max_tokens),
-                overlap_tokens: Some(max_tokens / 8),
-                markdown: None,
-            }),
-            embedding_model: None,
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!("re-indexing {docs} documents to {max_tokens}-token chunks while searching …");
-    let started = Instant::now();
-    let runner = tokio::spawn({
-        let state = state.clone();
-        async move { crate::jobs::worker::run_once(&state, "bench").await }
-    });
-    let (mut during, mut empty, mut failed, mut i) = (Vec::new(), 0, 0, 0);
-    while !runner.is_finished() {
-        let (ms, hits) = search_once(i).await?;
-        i += 1;
-        during.push(ms);
-        match hits {
-            Ok(0) => empty += 1,
-            Ok(_) => {}
-            Err(_) => failed += 1,
-        }
-    }
-    let job_secs = started.elapsed().as_secs_f64();
-    runner.await??;
-    during.sort_by(f64::total_cmp);
-    let done = state
-        .db
-        .get_job(&job.id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
-    anyhow::ensure!(
-        done.status == "succeeded",
-        "the job ended {}: {:?}",
-        done.status,
-        done.error
-    );
+    let run = reindex_while_searching(&state, &kb, &searches, max_tokens).await?;
     let now = state.db.get_kb(&kb.project_id, &kb.id).await?.unwrap_or(kb);
     let after_chunks = state.vectors.count(&now.collection, None).await?;
     println!("documents            {docs}");
     println!("chunks               {before_chunks} (generation 1) -> {after_chunks} (generation {}, {max_tokens}-token chunks)", now.generation);
-    println!("re-index             {job_secs:.1} s   {:.2} docs/s   {:.2} chunks/s  (parse, chunk, embed, BM25, store, HNSW, switch)", docs as f64 / job_secs, after_chunks as f64 / job_secs);
+    println!("re-index             {:.1} s   {:.2} docs/s   {:.2} chunks/s  (parse, chunk, embed, BM25, store, HNSW, switch)", run.secs, docs as f64 / run.secs, after_chunks as f64 / run.secs);
     println!(
         "search before        p50 {:.2} ms   p99 {:.2} ms   ({} searches)",
         percentile(&before, 0.5),
         percentile(&before, 0.99),
         before.len()
     );
-    println!("search during        p50 {:.2} ms   p99 {:.2} ms   ({} searches, {empty} empty, {failed} failed)", percentile(&during, 0.5), percentile(&during, 0.99), during.len());
+    println!(
+        "search during        p50 {:.2} ms   p99 {:.2} ms   ({} searches, {} empty, {} failed)",
+        percentile(&run.during, 0.5),
+        percentile(&run.during, 0.99),
+        run.during.len(),
+        run.empty,
+        run.failed
+    );
     Ok(())
+}
+
+/// Searches of a knowledge base with a BEIR folder's queries, in a loop.
+struct Searches {
+    state: Arc<AppState>,
+    kb: KnowledgeBase,
+    queries: Vec<String>,
+    params: SearchParams,
+}
+
+impl Searches {
+    /// The first 200 queries of `dir/queries.jsonl`.
+    fn new(state: Arc<AppState>, kb: KnowledgeBase, dir: &Path) -> anyhow::Result<Searches> {
+        let queries: Vec<String> = std::fs::read_to_string(dir.join("queries.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v["text"].as_str().map(str::to_owned))
+            .take(200)
+            .collect();
+        anyhow::ensure!(
+            !queries.is_empty(),
+            "no queries in {}/queries.jsonl",
+            dir.display()
+        );
+        Ok(Searches {
+            state,
+            kb,
+            queries,
+            params: SearchParams::default(),
+        })
+    }
+
+    /// Search with query `i` (modulo): its time in ms, and how many hits or the error.
+    async fn once(&self, i: usize) -> anyhow::Result<(f64, Result<usize, RetrievalError>)> {
+        let q = &self.queries[i % self.queries.len()];
+        let kb = self.kb.clone();
+        let kb = self
+            .state
+            .db
+            .get_kb(&kb.project_id, &kb.id)
+            .await?
+            .unwrap_or(kb);
+        let t = Instant::now();
+        let hits = retrieval::search(&self.state, &[kb], q, &self.params).await;
+        Ok((t.elapsed().as_secs_f64() * 1000.0, hits.map(|h| h.len())))
+    }
+}
+
+/// How a re-index went for the searches meanwhile.
+struct ReindexRun {
+    secs: f64,
+    /// Search latencies (ms, sorted) while the job ran.
+    during: Vec<f64>,
+    empty: usize,
+    failed: usize,
+}
+
+/// Queue a re-index of `kb` to `max_tokens`-token chunks and run it, searching all along;
+/// fails unless the job succeeds.
+async fn reindex_while_searching(
+    state: &Arc<AppState>,
+    kb: &KnowledgeBase,
+    searches: &Searches,
+    max_tokens: usize,
+) -> anyhow::Result<ReindexRun> {
+    let request = ReindexRequest {
+        chunking: Some(Chunking {
+            max_tokens: Some(max_tokens),
+            overlap_tokens: Some(max_tokens / 8),
+            markdown: None,
+        }),
+        embedding_model: None,
+    };
+    let job = ragway::jobs::enqueue_reindex(state, kb, request).await?;
+    let started = Instant::now();
+    let runner = tokio::spawn({
+        let state = state.clone();
+        async move { ragway::jobs::worker::run_once(&state, "bench").await }
+    });
+    let mut run = ReindexRun {
+        secs: 0.0,
+        during: Vec::new(),
+        empty: 0,
+        failed: 0,
+    };
+    while !runner.is_finished() {
+        let (ms, hits) = searches.once(run.during.len()).await?;
+        run.during.push(ms);
+        match hits {
+            Ok(0) => run.empty += 1,
+            Ok(_) => {}
+            Err(_) => run.failed += 1,
+        }
+    }
+    run.secs = started.elapsed().as_secs_f64();
+    runner.await??;
+    run.during.sort_by(f64::total_cmp);
+    let done = state
+        .db
+        .get_job(&job.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
+    anyhow::ensure!(
+        done.status == JobStatus::Succeeded,
+        "the job ended {}: {:?}",
+        done.status,
+        done.error
+    );
+    Ok(run)
 }
 
 /// Synthetic text of `n` words from a fixed vocabulary: the BM25 leg gets realistic posting
@@ -474,67 +522,15 @@ async fn chat(
 ) -> anyhow::Result<()> {
     let backend = fake_backend().await?;
     let scratch = Scratch::new()?;
-    let mut config = scratch_config(&base, scratch.path());
-    config.generation.default_model = None;
-    config.generation.backends = vec![crate::config::BackendConfig {
-        name: "instant".into(),
-        base_url: backend.clone(),
-        api_key: None,
-        models: vec![crate::config::ModelConfig {
-            id: "instant".into(),
-            upstream_id: None,
-            context_length: 8192,
-            reasoning: false,
-            unsupported_params: vec![],
-        }],
-    }];
-    config.log.level = "error".into();
-    let app = crate::startup::Application::build(config).await?;
+    let app = Application::build(instant_config(&base, scratch.path(), &backend)).await?;
     let url = format!("http://127.0.0.1:{}/v1/chat/completions", app.port());
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    let (_, token) = crate::auth::bootstrap::dev_token(&state)
+    let (_, token) = ragway::auth::bootstrap::dev_token(&state)
         .await?
         .context("no dev token")?;
-    let kb = new_kb(&state, crate::auth::bootstrap::DEV_PROJECT).await?;
-
-    eprintln!("loading {chunks} chunks (random unit vectors, BM25 of synthetic text) …");
-    let t = Instant::now();
-    let dim = state.pipeline.embedder.dim();
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-    let mut batch = Vec::with_capacity(1000);
-    for i in 0..chunks {
-        let text = words(&mut rng, 60);
-        let sv = state.pipeline.bm25.encode_document(&text);
-        let doc = format!("doc-{}", i / 4);
-        let payload = json!({"project_id": kb.project_id, "kb_id": kb.id, "document_id": doc, "external_id": doc, "content_hash": "x",
-            "title": format!("Document {}", i / 4), "ordinal": i % 4, "section": 0, "char_start": 0, "char_end": text.len(), "text": text, "metadata": {}});
-        let Value::Object(payload) = payload else {
-            unreachable!()
-        };
-        batch.push(Point {
-            id: documents::chunk_id(&kb.uid, &doc, "x", (i % 4) as u32),
-            dense: unit_vector(&mut rng, dim),
-            sparse: SparseVec {
-                indices: sv.indices,
-                values: sv.values,
-            },
-            payload,
-        });
-        if batch.len() == 1000 {
-            state
-                .vectors
-                .upsert(&kb.collection, std::mem::take(&mut batch))
-                .await?;
-        }
-    }
-    if !batch.is_empty() {
-        state.vectors.upsert(&kb.collection, batch).await?;
-    }
-    eprintln!("loaded in {:.1} s; optimizing …", t.elapsed().as_secs_f64());
-    let t = Instant::now();
-    state.vectors.optimize(&kb.collection).await?;
-    eprintln!("optimized in {:.1} s", t.elapsed().as_secs_f64());
+    let kb = new_kb(&state, ragway::auth::bootstrap::DEV_PROJECT).await?;
+    load_synthetic_chunks(&state, &kb, chunks).await?;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -548,7 +544,7 @@ async fn chat(
     load(&client, &url, Some(&token), &rag, 20, 2).await?;
     load(&client, &direct_url, None, &plain, 20, 2).await?;
 
-    println!("knowledge base: {chunks} chunks, dim {dim}; {requests} requests per row; instant fake backend");
+    println!("knowledge base: {chunks} chunks, dim {}; {requests} requests per row; instant fake backend", state.pipeline.embedder.dim());
     println!(
         "{:<28} {:>6} {:>10} {:>10} {:>12} {:>12} {:>10}",
         "path", "conc", "p50 ms", "p99 ms", "added p50", "added p99", "req/s"
@@ -574,6 +570,82 @@ async fn chat(
         }
     }
     Ok(())
+}
+
+/// A scratch config whose one generation backend is the instant fake at `backend`.
+fn instant_config(base: &Config, dir: &Path, backend: &str) -> Config {
+    let mut config = scratch_config(base, dir);
+    config.generation.default_model = None;
+    config.generation.backends = vec![ragway::config::BackendConfig {
+        name: "instant".into(),
+        base_url: backend.to_owned(),
+        api_key: None,
+        models: vec![ragway::config::ModelConfig {
+            id: "instant".into(),
+            upstream_id: None,
+            context_length: 8192,
+            reasoning: false,
+            unsupported_params: vec![],
+        }],
+    }];
+    config.log.level = "error".into();
+    config
+}
+
+/// Fill `kb` with `chunks` synthetic chunks (random unit vectors, BM25 of synthetic text),
+/// then build its index.
+async fn load_synthetic_chunks(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    chunks: usize,
+) -> anyhow::Result<()> {
+    eprintln!("loading {chunks} chunks (random unit vectors, BM25 of synthetic text) …");
+    let t = Instant::now();
+    let dim = state.pipeline.embedder.dim();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut batch = Vec::with_capacity(1000);
+    for i in 0..chunks {
+        batch.push(synthetic_point(state, kb, &mut rng, i, dim));
+        if batch.len() == 1000 {
+            let full = std::mem::take(&mut batch);
+            state.vectors.upsert(&kb.collection, full).await?;
+        }
+    }
+    if !batch.is_empty() {
+        state.vectors.upsert(&kb.collection, batch).await?;
+    }
+    eprintln!("loaded in {:.1} s; optimizing …", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    state.vectors.optimize(&kb.collection).await?;
+    eprintln!("optimized in {:.1} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Chunk `i`: four chunks per synthetic document, 60 words each.
+fn synthetic_point(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    rng: &mut u64,
+    i: usize,
+    dim: usize,
+) -> Point {
+    let text = words(rng, 60);
+    let sv = state.pipeline.bm25.encode_document(&text);
+    let doc = format!("doc-{}", i / 4);
+    let payload = json!({"project_id": kb.project_id, "kb_id": kb.id, "document_id": doc, "external_id": doc, "content_hash": "x",
+        "title": format!("Document {}", i / 4), "ordinal": i % 4, "section": 0, "char_start": 0, "char_end": text.len(), "text": text, "metadata": {}});
+    let Value::Object(payload) = payload else {
+        unreachable!("json! of an object literal is an object")
+    };
+    Point {
+        id: documents::chunk_id(&kb.uid, &doc, "x", (i % 4) as u32),
+        dense: unit_vector(rng, dim),
+        sparse: SparseVec {
+            indices: sv.indices,
+            values: sv.values,
+        },
+        payload,
+    }
 }
 
 /// An OpenAI-compatible backend that answers at once: measures ragway, not a model.

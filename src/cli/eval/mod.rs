@@ -1,7 +1,7 @@
 //! `ragway eval`: retrieval quality on a benchmark, in-process on the embedded stores. The
 //! corpus goes through the normal ingest pipeline into a knowledge base of its own data dir
 //! (kept between runs, so a re-run only evaluates), every query through
-//! `crate::retrieval::search` — the code the search and chat endpoints use.
+//! `ragway::retrieval::search` — the code the search and chat endpoints use.
 //!
 //! - `beir`: a folder in BEIR layout (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`).
 //! - `metrics`: nDCG@10, recall@k, MRR@10 with trec_eval's conventions.
@@ -10,13 +10,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::config::{Config, LogConfig};
-use crate::vector::SearchMode;
+use ragway::config::{Config, LogConfig};
+use ragway::vector::SearchMode;
 
 pub mod beir;
 pub mod metrics;
-
-pub use beir::{BeirReport, ConfigResult, IngestReport};
 
 /// `ragway eval …`
 #[derive(Debug, Clone, Args)]
@@ -101,6 +99,7 @@ pub struct BeirArgs {
 
 impl BeirArgs {
     /// Arguments for `dir` with every default (for tests and callers in code).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn new(dir: impl Into<PathBuf>, split: &str) -> BeirArgs {
         BeirArgs {
             dir: dir.into(),
@@ -127,7 +126,7 @@ pub async fn run(config: Config, args: EvalArgs) -> anyhow::Result<()> {
         Ok(level) => level,
         Err(_) => "warn".into(),
     };
-    crate::telemetry::init(&LogConfig {
+    ragway::telemetry::init(&LogConfig {
         level,
         format: config.log.format,
     });

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::client::{error_text, Client, ServerArgs};
+use crate::cli::client::{error_text, Client, ServerArgs};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum JobsCommand {
@@ -77,68 +77,107 @@ pub async fn jobs(cmd: JobsCommand, data_dir: &Path) -> anyhow::Result<()> {
             json,
             server,
         } => {
-            let client = Client::new(&server, data_dir)?;
             let mut path = format!("/v1/jobs?limit={limit}");
             for (k, v) in [("status", status), ("kind", kind), ("kb_id", kb)] {
                 if let Some(v) = v {
                     path.push_str(&format!("&{k}={v}"));
                 }
             }
-            let (s, body) = client.json(client.req(Method::GET, &path)).await?;
-            if s != 200 {
-                bail!("{}", error_text(&body));
-            }
+            let body = call(&server, data_dir, Method::GET, &path).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&body)?);
-                return Ok(());
+            } else {
+                print_table(&body);
             }
-            println!(
-                "{:<38} {:<11} {:<20} {:<10} {:>15}  error",
-                "id", "kind", "knowledge base", "status", "documents"
-            );
-            for j in body["data"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<38} {:<11} {:<20} {:<10} {:>15}  {}",
-                    j["id"].as_str().unwrap_or(""),
-                    j["kind"].as_str().unwrap_or(""),
-                    j["kb_id"].as_str().unwrap_or(""),
-                    j["status"].as_str().unwrap_or(""),
-                    format!(
-                        "{}/{}",
-                        j["progress"]["documents_done"], j["progress"]["documents_total"]
-                    ),
-                    j["error"].as_str().unwrap_or("")
-                );
-            }
-            Ok(())
         }
         JobsCommand::Show { id, server } => {
-            let client = Client::new(&server, data_dir)?;
-            let (s, body) = client
-                .json(client.req(Method::GET, &format!("/v1/jobs/{id}")))
-                .await?;
-            if s != 200 {
-                bail!("{}", error_text(&body));
-            }
+            let body = call(&server, data_dir, Method::GET, &format!("/v1/jobs/{id}")).await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
-            Ok(())
         }
         JobsCommand::Cancel { id, server } => {
-            let client = Client::new(&server, data_dir)?;
-            let (s, body) = client
-                .json(client.req(Method::POST, &format!("/v1/jobs/{id}/cancel")))
-                .await?;
-            if s != 200 {
-                bail!("{}", error_text(&body));
-            }
+            let path = format!("/v1/jobs/{id}/cancel");
+            let body = call(&server, data_dir, Method::POST, &path).await?;
             println!("job {id}: {}", body["status"].as_str().unwrap_or("?"));
-            Ok(())
         }
+    }
+    Ok(())
+}
+
+/// One call that must answer 200; its body.
+async fn call(
+    server: &ServerArgs,
+    data_dir: &Path,
+    method: Method,
+    path: &str,
+) -> anyhow::Result<Value> {
+    let client = Client::new(server, data_dir)?;
+    let (s, body) = client.json(client.req(method, path)).await?;
+    if s != 200 {
+        bail!("{}", error_text(&body));
+    }
+    Ok(body)
+}
+
+/// A job list as a table.
+fn print_table(body: &Value) {
+    println!(
+        "{:<38} {:<11} {:<20} {:<10} {:>15}  error",
+        "id", "kind", "knowledge base", "status", "documents"
+    );
+    for j in body["data"].as_array().into_iter().flatten() {
+        println!(
+            "{:<38} {:<11} {:<20} {:<10} {:>15}  {}",
+            j["id"].as_str().unwrap_or(""),
+            j["kind"].as_str().unwrap_or(""),
+            j["kb_id"].as_str().unwrap_or(""),
+            j["status"].as_str().unwrap_or(""),
+            format!(
+                "{}/{}",
+                j["progress"]["documents_done"], j["progress"]["documents_total"]
+            ),
+            j["error"].as_str().unwrap_or("")
+        );
     }
 }
 
 pub async fn reindex(args: ReindexArgs, data_dir: &Path) -> anyhow::Result<()> {
     let client = Client::new(&args.server, data_dir)?;
+    let path = format!("/v1/knowledge_bases/{}/reindex", args.kb);
+    let request = client.req(Method::POST, &path).json(&reindex_body(&args));
+    let (s, job) = client.json(request).await?;
+    if s != 202 {
+        bail!("re-index of `{}`: {}", args.kb, error_text(&job));
+    }
+    let id = job["id"].as_str().unwrap_or_default().to_owned();
+    println!(
+        "job {id}: re-indexing `{}` into generation {}",
+        args.kb, job["target_generation"]
+    );
+    if !args.wait {
+        return Ok(());
+    }
+    let last = follow(&client, &id, &job).await?;
+    match last["status"].as_str() {
+        Some("succeeded") => {
+            println!(
+                "job {id} succeeded: {} documents, {} chunks; `{}` now serves generation {}",
+                last["progress"]["documents_done"],
+                last["progress"]["chunks"],
+                args.kb,
+                last["target_generation"]
+            );
+            Ok(())
+        }
+        other => bail!(
+            "job {id} {}: {}",
+            other.unwrap_or("?"),
+            last["error"].as_str().unwrap_or("no error recorded")
+        ),
+    }
+}
+
+/// The re-index request: only what the command line sets.
+fn reindex_body(args: &ReindexArgs) -> Value {
     let mut req = json!({});
     if let Some(m) = &args.embedding_model {
         req["embedding_model"] = json!(m);
@@ -156,27 +195,11 @@ pub async fn reindex(args: ReindexArgs, data_dir: &Path) -> anyhow::Result<()> {
     if !chunking.is_empty() {
         req["chunking"] = Value::Object(chunking);
     }
-    let (s, job) = client
-        .json(
-            client
-                .req(
-                    Method::POST,
-                    &format!("/v1/knowledge_bases/{}/reindex", args.kb),
-                )
-                .json(&req),
-        )
-        .await?;
-    if s != 202 {
-        bail!("re-index of `{}`: {}", args.kb, error_text(&job));
-    }
-    let id = job["id"].as_str().unwrap_or_default().to_owned();
-    println!(
-        "job {id}: re-indexing `{}` into generation {}",
-        args.kb, job["target_generation"]
-    );
-    if !args.wait {
-        return Ok(());
-    }
+    req
+}
+
+/// Poll job `id` with a progress bar until it is neither queued nor running; its last state.
+async fn follow(client: &Client, id: &str, job: &Value) -> anyhow::Result<Value> {
     let bar = ProgressBar::new(job["progress"]["documents_total"].as_u64().unwrap_or(0));
     bar.set_style(
         ProgressStyle::with_template(
@@ -184,7 +207,7 @@ pub async fn reindex(args: ReindexArgs, data_dir: &Path) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let last = loop {
+    loop {
         let (s, j) = client
             .json(client.req(Method::GET, &format!("/v1/jobs/{id}")))
             .await?;
@@ -199,26 +222,9 @@ pub async fn reindex(args: ReindexArgs, data_dir: &Path) -> anyhow::Result<()> {
             j["status"].as_str().unwrap_or("?")
         ));
         if !matches!(j["status"].as_str(), Some("queued" | "running")) {
-            break j;
+            bar.finish();
+            return Ok(j);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    bar.finish();
-    match last["status"].as_str() {
-        Some("succeeded") => {
-            println!(
-                "job {id} succeeded: {} documents, {} chunks; `{}` now serves generation {}",
-                last["progress"]["documents_done"],
-                last["progress"]["chunks"],
-                args.kb,
-                last["target_generation"]
-            );
-            Ok(())
-        }
-        other => bail!(
-            "job {id} {}: {}",
-            other.unwrap_or("?"),
-            last["error"].as_str().unwrap_or("no error recorded")
-        ),
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::client::{error_text, Client};
+use crate::cli::client::{error_text, Client};
 use reqwest::multipart::{Form, Part};
 
 /// File kinds the server parses; others are counted and skipped.
@@ -30,7 +30,7 @@ pub struct IngestArgs {
     #[arg(long)]
     pub create: bool,
     #[command(flatten)]
-    pub server: crate::client::ServerArgs,
+    pub server: crate::cli::client::ServerArgs,
     /// Return once the files are sent, without waiting for processing.
     #[arg(long)]
     pub no_wait: bool,
@@ -90,22 +90,52 @@ fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<(String, PathBuf)>, usize)>
 pub async fn run(args: IngestArgs, data_dir: &Path) -> anyhow::Result<()> {
     let client = Client::new(&args.server, data_dir)?;
     let kb_path = format!("/v1/knowledge_bases/{}", args.kb);
+    ensure_kb(&client, &args, &kb_path).await?;
+    let known = known_documents(&client, &kb_path).await?;
+    let (files, unsupported) = collect(&args.paths)?;
+    let started = Instant::now();
+    let sent = send_files(&client, &kb_path, &files, &known).await?;
+    let indexed = if args.no_wait {
+        Indexed::default()
+    } else {
+        wait_for(&client, &kb_path, &sent.ids).await?
+    };
+    println!(
+        "{} files: {} sent, {} unchanged, {} refused, {} failed, {unsupported} unsupported skipped; {} chunks in {:.1}s",
+        files.len(),
+        sent.ids.len(),
+        sent.unchanged,
+        sent.refused.len(),
+        indexed.failed.len(),
+        indexed.chunks,
+        started.elapsed().as_secs_f64()
+    );
+    for line in sent.refused.iter().chain(indexed.failed.iter()) {
+        println!("  {line}");
+    }
+    let not_ingested = sent.refused.len() + indexed.failed.len();
+    if not_ingested > 0 {
+        bail!("{not_ingested} documents were not ingested");
+    }
+    Ok(())
+}
+
+/// Make sure the knowledge base exists (creating it with `--create`).
+async fn ensure_kb(client: &Client, args: &IngestArgs, kb_path: &str) -> anyhow::Result<()> {
     let (status, body) = client
-        .json(client.req(reqwest::Method::GET, &kb_path))
+        .json(client.req(reqwest::Method::GET, kb_path))
         .await?;
     match status {
-        200 => {}
+        200 => Ok(()),
         404 if args.create => {
-            let (s, b) = client
-                .json(
-                    client
-                        .req(reqwest::Method::POST, "/v1/knowledge_bases")
-                        .json(&serde_json::json!({"id": args.kb})),
-                )
-                .await?;
+            let create = client
+                .req(reqwest::Method::POST, "/v1/knowledge_bases")
+                .json(&serde_json::json!({"id": args.kb}));
+            let (s, b) = client.json(create).await?;
             if s != 201 {
                 bail!("creating knowledge base `{}`: {}", args.kb, error_text(&b));
             }
+            Ok(())
         }
         404 => bail!(
             "knowledge base `{}` does not exist (pass --create to make it)",
@@ -113,9 +143,14 @@ pub async fn run(args: IngestArgs, data_dir: &Path) -> anyhow::Result<()> {
         ),
         _ => bail!("{}", error_text(&body)),
     }
+}
 
-    // What the server already has: external id → (content hash, status).
-    let mut known: HashMap<String, (String, String)> = HashMap::new();
+/// What the server already has: external id → (content hash, status).
+async fn known_documents(
+    client: &Client,
+    kb_path: &str,
+) -> anyhow::Result<HashMap<String, (String, String)>> {
+    let mut known = HashMap::new();
     let mut after: Option<String> = None;
     loop {
         let mut path = format!("{kb_path}/documents?limit=1000");
@@ -129,27 +164,40 @@ pub async fn run(args: IngestArgs, data_dir: &Path) -> anyhow::Result<()> {
         for d in b["data"].as_array().cloned().unwrap_or_default() {
             if let Some(ext) = d["external_id"].as_str() {
                 let hash = d["content_hash"].as_str().unwrap_or("").to_owned();
-                known.insert(
-                    ext.to_owned(),
-                    (hash, d["status"].as_str().unwrap_or("").to_owned()),
-                );
+                let status = d["status"].as_str().unwrap_or("").to_owned();
+                known.insert(ext.to_owned(), (hash, status));
             }
         }
         match (b["has_more"].as_bool(), b["last_id"].as_str()) {
             (Some(true), Some(last)) => after = Some(last.to_owned()),
-            _ => break,
+            _ => return Ok(known),
         }
     }
+}
 
-    let (files, unsupported) = collect(&args.paths)?;
-    let started = Instant::now();
+/// What sending the files did.
+#[derive(Default)]
+struct Sent {
+    /// External ids of the files sent.
+    ids: Vec<String>,
+    unchanged: usize,
+    /// `external id: reason` of the files the server refused.
+    refused: Vec<String>,
+}
+
+/// Send each file the server does not have at its content (or has as failed).
+async fn send_files(
+    client: &Client,
+    kb_path: &str,
+    files: &[(String, PathBuf)],
+    known: &HashMap<String, (String, String)>,
+) -> anyhow::Result<Sent> {
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(ProgressStyle::with_template(
         "sending  {bar:30} {pos}/{len} files  {per_sec}  eta {eta}  {msg}",
     )?);
-    let (mut sent, mut unchanged, mut refused) = (0usize, 0usize, Vec::new());
-    let mut sent_ids = Vec::new();
-    for (external_id, path) in &files {
+    let mut sent = Sent::default();
+    for (external_id, path) in files {
         bar.set_message(external_id.clone());
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let hash = ragway_ingest::content_hash(&bytes);
@@ -157,95 +205,90 @@ pub async fn run(args: IngestArgs, data_dir: &Path) -> anyhow::Result<()> {
             .get(external_id)
             .is_some_and(|(h, s)| *h == hash && s != "failed")
         {
-            unchanged += 1;
-            bar.inc(1);
-            continue;
-        }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let form = Form::new()
-            .part("file", Part::bytes(bytes).file_name(name))
-            .text("external_id", external_id.clone());
-        let (s, b) = client
-            .json(
-                client
-                    .req(reqwest::Method::POST, &format!("{kb_path}/documents"))
-                    .multipart(form),
-            )
-            .await?;
-        if s == 200 || s == 202 {
-            sent += 1;
-            sent_ids.push(external_id.clone());
+            sent.unchanged += 1;
         } else {
-            refused.push(format!("{external_id}: {}", error_text(&b)));
+            match send_file(client, kb_path, external_id, path, bytes).await? {
+                Ok(()) => sent.ids.push(external_id.clone()),
+                Err(why) => sent.refused.push(format!("{external_id}: {why}")),
+            }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    Ok(sent)
+}
 
-    let mut failed = Vec::new();
-    let mut chunks = 0i64;
-    if !args.no_wait && !sent_ids.is_empty() {
-        let bar = ProgressBar::new(sent_ids.len() as u64);
-        bar.set_style(ProgressStyle::with_template(
-            "indexing {bar:30} {pos}/{len} documents  {msg}  eta {eta}",
-        )?);
-        let wait_started = Instant::now();
-        let mut pending: Vec<String> = sent_ids.clone();
-        while !pending.is_empty() {
-            let mut still = Vec::new();
-            for ext in pending {
-                let (s, d) = client
-                    .json(client.req(
-                        reqwest::Method::GET,
-                        &format!("{kb_path}/documents/{}", urlencode(&ext)),
-                    ))
-                    .await?;
-                match (s, d["status"].as_str()) {
-                    (200, Some("ready")) => {
-                        chunks += d["chunk_count"].as_i64().unwrap_or(0);
-                        bar.inc(1);
-                    }
-                    (200, Some("failed")) => {
-                        failed.push(format!(
-                            "{ext}: {}",
-                            d["error"].as_str().unwrap_or("failed")
-                        ));
-                        bar.inc(1);
-                    }
-                    (200, _) => still.push(ext),
-                    _ => bail!("checking `{ext}`: {}", error_text(&d)),
-                }
-            }
-            let rate = chunks as f64 / wait_started.elapsed().as_secs_f64().max(0.001);
-            bar.set_message(format!("{chunks} chunks, {rate:.1} chunks/s"));
-            pending = still;
-            if !pending.is_empty() {
-                tokio::time::sleep(Duration::from_millis(500)).await;
+/// Upload one file under its external id; the server's reason when it refuses.
+async fn send_file(
+    client: &Client,
+    kb_path: &str,
+    external_id: &str,
+    path: &Path,
+    bytes: Vec<u8>,
+) -> anyhow::Result<Result<(), String>> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let form = Form::new()
+        .part("file", Part::bytes(bytes).file_name(name))
+        .text("external_id", external_id.to_owned());
+    let request = client
+        .req(reqwest::Method::POST, &format!("{kb_path}/documents"))
+        .multipart(form);
+    let (s, b) = client.json(request).await?;
+    Ok(if s == 200 || s == 202 {
+        Ok(())
+    } else {
+        Err(error_text(&b))
+    })
+}
+
+/// What the server made of the documents sent.
+#[derive(Default)]
+struct Indexed {
+    /// `external id: error` of the documents that failed.
+    failed: Vec<String>,
+    chunks: i64,
+}
+
+/// Poll the sent documents until each is ready or failed, with a progress bar.
+async fn wait_for(client: &Client, kb_path: &str, ids: &[String]) -> anyhow::Result<Indexed> {
+    let mut indexed = Indexed::default();
+    if ids.is_empty() {
+        return Ok(indexed);
+    }
+    let bar = ProgressBar::new(ids.len() as u64);
+    bar.set_style(ProgressStyle::with_template(
+        "indexing {bar:30} {pos}/{len} documents  {msg}  eta {eta}",
+    )?);
+    let started = Instant::now();
+    let mut pending: Vec<String> = ids.to_vec();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for ext in pending {
+            let path = format!("{kb_path}/documents/{}", urlencode(&ext));
+            let (s, d) = client.json(client.req(reqwest::Method::GET, &path)).await?;
+            match (s, d["status"].as_str()) {
+                (200, Some("ready")) => indexed.chunks += d["chunk_count"].as_i64().unwrap_or(0),
+                (200, Some("failed")) => indexed.failed.push(format!(
+                    "{ext}: {}",
+                    d["error"].as_str().unwrap_or("failed")
+                )),
+                (200, _) => still.push(ext),
+                _ => bail!("checking `{ext}`: {}", error_text(&d)),
             }
         }
-        bar.finish_and_clear();
+        bar.set_position((ids.len() - still.len()) as u64);
+        let rate = indexed.chunks as f64 / started.elapsed().as_secs_f64().max(0.001);
+        bar.set_message(format!("{} chunks, {rate:.1} chunks/s", indexed.chunks));
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
-
-    println!(
-        "{} files: {sent} sent, {unchanged} unchanged, {} refused, {} failed, {unsupported} unsupported skipped; {chunks} chunks in {:.1}s",
-        files.len(),
-        refused.len(),
-        failed.len(),
-        started.elapsed().as_secs_f64()
-    );
-    for line in refused.iter().chain(failed.iter()) {
-        println!("  {line}");
-    }
-    if !refused.is_empty() || !failed.is_empty() {
-        bail!(
-            "{} documents were not ingested",
-            refused.len() + failed.len()
-        );
-    }
-    Ok(())
+    bar.finish_and_clear();
+    Ok(indexed)
 }
 
 /// Percent-encode a path segment (external ids are relative paths and may contain `/`).

@@ -1,12 +1,21 @@
-//! The command line: `ragway serve`, `ragway config check`, and the operator commands.
+//! The command line: `ragway serve`, `ragway worker`, `ragway config check`, and the
+//! operator tools (`ingest`, `reindex`, `jobs`, `bench`, `eval`). Compiled into the binary
+//! only: the server library (`ragway`) holds the server, these use it from outside. The
+//! integration tests compile this tree too (`tests/api/main.rs`), to drive the tools in-process.
 
 use std::path::PathBuf;
 
+pub mod bench;
+pub mod client;
+pub mod eval;
+pub mod ingest;
+pub mod jobs;
+
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
-use crate::startup::Application;
-use crate::telemetry;
+use ragway::config::Config;
+use ragway::startup::Application;
+use ragway::telemetry;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,18 +45,18 @@ pub enum Command {
         jobs: usize,
     },
     /// Send files or folders to a running ragway (only new or changed files).
-    Ingest(crate::ingest_cli::IngestArgs),
+    Ingest(crate::cli::ingest::IngestArgs),
     /// Rebuild a knowledge base (new chunking or embedding model) on a running ragway, with
     /// no downtime: searches answer from the old generation until the switch.
-    Reindex(crate::jobs_cli::ReindexArgs),
+    Reindex(crate::cli::jobs::ReindexArgs),
     /// Background jobs of a running ragway.
     #[command(subcommand)]
-    Jobs(crate::jobs_cli::JobsCommand),
+    Jobs(crate::cli::jobs::JobsCommand),
     /// Benchmarks that print numbers.
     #[command(subcommand)]
-    Bench(crate::bench::BenchCommand),
+    Bench(crate::cli::bench::BenchCommand),
     /// Measure retrieval quality on a benchmark, in-process (`ragway eval beir DIR`).
-    Eval(crate::eval::EvalArgs),
+    Eval(crate::cli::eval::EvalArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -96,18 +105,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(config).await,
-        Command::Eval(args) => crate::eval::run(config, args).await,
+        Command::Eval(args) => crate::cli::eval::run(config, args).await,
         Command::Worker { concurrency, jobs } => worker(config, concurrency, jobs).await,
         Command::Bench(cmd) => {
-            telemetry::init(&crate::config::LogConfig {
+            telemetry::init(&ragway::config::LogConfig {
                 level: "warn".into(),
                 ..Default::default()
             });
-            crate::bench::run(cmd, config).await
+            crate::cli::bench::run(cmd, config).await
         }
-        Command::Ingest(args) => crate::ingest_cli::run(args, &config.data_dir).await,
-        Command::Reindex(args) => crate::jobs_cli::reindex(args, &config.data_dir).await,
-        Command::Jobs(cmd) => crate::jobs_cli::jobs(cmd, &config.data_dir).await,
+        Command::Ingest(args) => crate::cli::ingest::run(args, &config.data_dir).await,
+        Command::Reindex(args) => crate::cli::jobs::reindex(args, &config.data_dir).await,
+        Command::Jobs(cmd) => crate::cli::jobs::jobs(cmd, &config.data_dir).await,
     }
 }
 
@@ -117,9 +126,9 @@ async fn worker(config: Config, concurrency: usize, jobs: usize) -> anyhow::Resu
         concurrency + jobs >= 1,
         "--concurrency and --jobs cannot both be 0"
     );
-    let state = std::sync::Arc::new(crate::state::AppState::load(config, None).await?);
-    let mut workers = crate::documents::worker::spawn(state.clone(), concurrency);
-    workers.extend(crate::jobs::worker::spawn(state, jobs));
+    let state = std::sync::Arc::new(ragway::state::AppState::load(config, None).await?);
+    let mut workers = ragway::documents::worker::spawn(state.clone(), concurrency);
+    workers.extend(ragway::jobs::worker::spawn(state, jobs));
     tracing::info!(
         concurrency,
         jobs,
@@ -155,7 +164,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     let state = app.state();
     if bootstrap {
-        if let Some((path, token)) = crate::auth::bootstrap::dev_token(&state).await? {
+        if let Some((path, token)) = ragway::auth::bootstrap::dev_token(&state).await? {
             println!("dev PAT (also in {}): {token}", path.display());
         }
     }

@@ -21,12 +21,12 @@ use sha2::{Digest, Sha256};
 
 use super::metrics::{self, Judgements, QueryMetrics};
 use super::BeirArgs;
-use crate::config::Config;
-use crate::documents::{self, Upload};
-use crate::knowledge;
-use crate::retrieval::{self, SearchParams};
-use crate::state::AppState;
-use crate::store::knowledge::{DocumentStatus, KnowledgeBase, PutOutcome};
+use ragway::config::Config;
+use ragway::documents::{self, Upload};
+use ragway::knowledge;
+use ragway::retrieval::{self, SearchParams};
+use ragway::state::AppState;
+use ragway::store::knowledge::{DocumentStatus, KnowledgeBase, PutOutcome};
 use ragway_protocol::knowledge::NewKnowledgeBase;
 
 /// The project and knowledge base the corpus is ingested into (in the evaluation's own
@@ -161,7 +161,7 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
     anyhow::ensure!(
         args.fusions
             .iter()
-            .all(|f| f.parse::<crate::vector::Fusion>().is_ok()),
+            .all(|f| f.parse::<ragway::vector::Fusion>().is_ok()),
         "--fusion must be dbsf, rrf or rrf(k=K,dense_weight=W)"
     );
     anyhow::ensure!(
@@ -248,7 +248,7 @@ fn configurations(args: &BeirArgs) -> Vec<(String, SearchParams, f32)> {
     };
     let mut out = Vec::new();
     for fusion_name in &args.fusions {
-        let fusion: crate::vector::Fusion = fusion_name.parse().unwrap_or_default();
+        let fusion: ragway::vector::Fusion = fusion_name.parse().unwrap_or_default();
         for mode in &modes {
             for &c in &candidates {
                 for (&cap, &diversity) in args
@@ -450,7 +450,7 @@ struct Settings {
 }
 
 fn default_bm25() -> [f32; 3] {
-    let d = crate::config::SparseConfig::default();
+    let d = ragway::config::SparseConfig::default();
     [d.k1, d.b, d.avg_len]
 }
 
@@ -546,18 +546,7 @@ async fn ingest(
     workers: usize,
 ) -> anyhow::Result<(KnowledgeBase, IngestReport)> {
     let started = Instant::now();
-    let settings = Settings {
-        model: state.pipeline.embedder.model_name().to_owned(),
-        max_tokens: state.config.chunking.max_tokens,
-        overlap_tokens: state.config.chunking.overlap_tokens,
-        markdown: state.config.chunking.markdown,
-        title_in_chunks: state.config.ingest.title_in_chunks,
-        bm25: [
-            state.config.sparse.k1,
-            state.config.sparse.b,
-            state.config.sparse.avg_len,
-        ],
-    };
+    let settings = Settings::of(state);
     let print_path = state.config.data_dir.join(FINGERPRINT_FILE);
     let previous = read_fingerprint(&print_path);
     let file = file_fingerprint(corpus).await?;
@@ -565,96 +554,132 @@ async fn ingest(
         state.db.create_project(PROJECT, PROJECT, None).await?;
     }
     let existing = state.db.get_kb(PROJECT, KB).await?;
-
     if let (Some(kb), Some(prev)) = (&existing, &previous) {
         if prev.settings == settings && prev.corpus.as_ref() == Some(&file) {
-            let c = counts(state, kb).await?;
-            if c.pending() == 0 {
-                eprintln!(
-                    "ingest: cached ({} documents, {} chunks; corpus and settings unchanged)",
-                    prev.documents, c.chunks
-                );
-                return Ok((
-                    kb.clone(),
-                    IngestReport {
-                        cached: true,
-                        documents: prev.documents,
-                        failed: c.failed,
-                        chunks: c.chunks,
-                        elapsed: started.elapsed(),
-                        ..Default::default()
-                    },
-                ));
+            if let Some(report) = cached(state, kb, prev, started).await? {
+                return Ok((kb.clone(), report));
             }
         }
     }
-
-    let same_settings = |kb: &KnowledgeBase| match &previous {
-        Some(prev) => prev.settings == settings,
-        None => {
-            kb.embedding_model == settings.model
-                && kb.chunk_max_tokens as usize == settings.max_tokens
-                && kb.chunk_overlap as usize == settings.overlap_tokens
-                && kb.markdown() == settings.markdown
-        }
+    let kb = current_kb(state, existing, previous.as_ref(), &settings, name, corpus).await?;
+    let mut print = Fingerprint {
+        settings,
+        corpus: None,
+        documents: 0,
     };
-    let kb = match existing {
-        Some(kb) if same_settings(&kb) => kb,
-        other => {
-            if let Some(old) = other {
-                eprintln!("ingest: the model or chunking settings changed; re-ingesting");
-                knowledge::delete(state, &old).await?;
-            }
-            knowledge::create(
-                state,
-                PROJECT,
-                NewKnowledgeBase {
-                    id: Some(KB.into()),
-                    name: Some(name.to_owned()),
-                    description: Some(format!("BEIR corpus {}", corpus.display())),
-                    embedding_model: None,
-                    chunking: None,
-                },
-            )
-            .await?
-        }
-    };
-    write_fingerprint(
-        &print_path,
-        &Fingerprint {
-            settings: settings.clone(),
-            corpus: None,
-            documents: 0,
-        },
-    )?;
-
-    // Submit every record; unchanged ones (same external id, content, title) are no-ops.
+    write_fingerprint(&print_path, &print)?;
     let mut report = IngestReport::default();
+    let ids = submit_corpus(state, &kb, corpus, &mut report).await?;
+    report.removed = remove_missing(state, &kb, &ids).await?;
+    process_queue(state, &kb, workers, &mut report).await?;
+    report.elapsed = started.elapsed();
+    print_outcome(state, &report).await?;
+    (print.corpus, print.documents) = (Some(file), report.documents);
+    write_fingerprint(&print_path, &print)?;
+    Ok((kb, report))
+}
+
+impl Settings {
+    /// The settings `state` ingests with.
+    fn of(state: &AppState) -> Settings {
+        Settings {
+            model: state.pipeline.embedder.model_name().to_owned(),
+            max_tokens: state.config.chunking.max_tokens,
+            overlap_tokens: state.config.chunking.overlap_tokens,
+            markdown: state.config.chunking.markdown,
+            title_in_chunks: state.config.ingest.title_in_chunks,
+            bm25: [
+                state.config.sparse.k1,
+                state.config.sparse.b,
+                state.config.sparse.avg_len,
+            ],
+        }
+    }
+
+    /// Were `kb`'s chunks made with these settings? (Without a fingerprint: its own record.)
+    fn made(&self, kb: &KnowledgeBase, previous: Option<&Fingerprint>) -> bool {
+        match previous {
+            Some(prev) => prev.settings == *self,
+            None => {
+                kb.embedding_model == self.model
+                    && kb.chunk_max_tokens as usize == self.max_tokens
+                    && kb.chunk_overlap as usize == self.overlap_tokens
+                    && kb.markdown() == self.markdown
+            }
+        }
+    }
+}
+
+/// The report of a run that found corpus and settings unchanged, unless documents are still
+/// waiting to be processed (then the run goes on).
+async fn cached(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    prev: &Fingerprint,
+    started: Instant,
+) -> anyhow::Result<Option<IngestReport>> {
+    let c = counts(state, kb).await?;
+    if c.pending() > 0 {
+        return Ok(None);
+    }
+    eprintln!(
+        "ingest: cached ({} documents, {} chunks; corpus and settings unchanged)",
+        prev.documents, c.chunks
+    );
+    Ok(Some(IngestReport {
+        cached: true,
+        documents: prev.documents,
+        failed: c.failed,
+        chunks: c.chunks,
+        elapsed: started.elapsed(),
+        ..Default::default()
+    }))
+}
+
+/// The knowledge base to ingest into: the existing one when its settings are these, else a
+/// new one (the old one deleted).
+async fn current_kb(
+    state: &AppState,
+    existing: Option<KnowledgeBase>,
+    previous: Option<&Fingerprint>,
+    settings: &Settings,
+    name: &str,
+    corpus: &Path,
+) -> anyhow::Result<KnowledgeBase> {
+    if let Some(kb) = existing {
+        if settings.made(&kb, previous) {
+            return Ok(kb);
+        }
+        eprintln!("ingest: the model or chunking settings changed; re-ingesting");
+        knowledge::delete(state, &kb).await?;
+    }
+    let request = NewKnowledgeBase {
+        name: Some(name.to_owned()),
+        description: Some(format!("BEIR corpus {}", corpus.display())),
+        ..NewKnowledgeBase::with_id(KB)
+    };
+    Ok(knowledge::create(state, PROJECT, request).await?)
+}
+
+/// Submit every record; unchanged ones (same external id, content, title) are no-ops.
+/// Counts what was queued and left out in `report`; returns the corpus ids.
+async fn submit_corpus(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    corpus: &Path,
+    report: &mut IngestReport,
+) -> anyhow::Result<HashSet<String>> {
     let mut ids: HashSet<String> = HashSet::new();
     let mut records = read_corpus(corpus.to_owned());
     let mut last = Instant::now();
     while let Some(doc) = records.recv().await {
         let doc = doc?;
-        let text = if doc.text.is_empty() {
-            match &doc.title {
-                Some(t) => t.clone(),
-                None => {
-                    report.empty += 1;
-                    continue;
-                }
-            }
-        } else {
-            doc.text
+        let Some(upload) = doc.upload() else {
+            report.empty += 1;
+            continue;
         };
         ids.insert(doc.id.clone());
-        let upload = Upload {
-            external_id: Some(doc.id.clone()),
-            title: doc.title,
-            content_type: Some("text/plain; charset=utf-8".into()),
-            content: text.into_bytes(),
-            ..Default::default()
-        };
-        let (_, outcome) = documents::submit(state, &kb, upload)
+        let (_, outcome) = documents::submit(state, kb, upload)
             .await
             .with_context(|| format!("submitting corpus document `{}`", doc.id))?;
         if outcome != PutOutcome::Unchanged {
@@ -670,8 +695,35 @@ async fn ingest(
         }
     }
     report.documents = ids.len();
+    Ok(ids)
+}
 
-    // Documents no longer in the corpus.
+impl CorpusDoc {
+    /// The upload of this record: its text, or its title when it has no text; None when it
+    /// has neither.
+    fn upload(&self) -> Option<Upload> {
+        let text = match (self.text.is_empty(), &self.title) {
+            (false, _) => self.text.clone(),
+            (true, Some(t)) => t.clone(),
+            (true, None) => return None,
+        };
+        Some(Upload {
+            external_id: Some(self.id.clone()),
+            title: self.title.clone(),
+            content_type: Some("text/plain; charset=utf-8".into()),
+            content: text.into_bytes(),
+            ..Default::default()
+        })
+    }
+}
+
+/// Delete the documents whose ids are no longer in the corpus; how many.
+async fn remove_missing(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    ids: &HashSet<String>,
+) -> anyhow::Result<usize> {
+    let mut removed = 0;
     let mut after: Option<String> = None;
     loop {
         let page = state
@@ -682,13 +734,22 @@ async fn ingest(
         after = Some(tail.id.clone());
         for d in &page {
             if !d.external_id.as_ref().is_some_and(|e| ids.contains(e)) {
-                documents::delete(state, &kb, d).await?;
-                report.removed += 1;
+                documents::delete(state, kb, d).await?;
+                removed += 1;
             }
         }
     }
+    Ok(removed)
+}
 
-    let start = counts(state, &kb).await?;
+/// Process what is queued with `workers` workers; record processed, failed and chunks.
+async fn process_queue(
+    state: &Arc<AppState>,
+    kb: &KnowledgeBase,
+    workers: usize,
+    report: &mut IngestReport,
+) -> anyhow::Result<()> {
+    let start = counts(state, kb).await?;
     report.processed = start.pending();
     if start.pending() > 0 {
         eprintln!(
@@ -697,13 +758,17 @@ async fn ingest(
             report.documents,
             workers
         );
-        drive_workers(state, &kb, workers, start).await?;
+        drive_workers(state, kb, workers, start).await?;
     }
-    let end = counts(state, &kb).await?;
+    let end = counts(state, kb).await?;
     report.failed = end.failed;
     report.chunks = end.chunks;
-    report.elapsed = started.elapsed();
-    if end.failed > 0 {
+    Ok(())
+}
+
+/// Warn about (a few) failed documents, and say how ingestion went.
+async fn print_outcome(state: &AppState, report: &IngestReport) -> anyhow::Result<()> {
+    if report.failed > 0 {
         let failed = state
             .db
             .list_documents(PROJECT, KB, Some(DocumentStatus::Failed), None, 3)
@@ -724,15 +789,7 @@ async fn ingest(
         report.failed,
         report.chunks
     );
-    write_fingerprint(
-        &print_path,
-        &Fingerprint {
-            settings,
-            corpus: Some(file),
-            documents: report.documents,
-        },
-    )?;
-    Ok((kb, report))
+    Ok(())
 }
 
 /// Run `n` ingest workers (`documents::worker::run_once` loops) until nothing is queued or
@@ -749,7 +806,7 @@ async fn drive_workers(
         let owner = format!("eval-{}-{i}", uuid::Uuid::new_v4().simple());
         async move {
             loop {
-                if crate::documents::worker::run_once(&state, &owner).await? {
+                if ragway::documents::worker::run_once(&state, &owner).await? {
                     continue;
                 }
                 // Nothing due: done, unless a document is being processed elsewhere or
