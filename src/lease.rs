@@ -7,6 +7,24 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+/// Start `n` loops on the current runtime, each with a fresh owner name (`<uuid>-<tag><i>`)
+/// to claim items under.
+pub fn spawn<F, Fut>(n: usize, tag: &str, start: F) -> Vec<tokio::task::JoinHandle<()>>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    (0..n)
+        .map(|i| tokio::spawn(start(format!("{}-{tag}{i}", uuid::Uuid::new_v4().simple()))))
+        .collect()
+}
+
+/// How long an item that failed transiently on attempt `attempts` waits before the next:
+/// doubling from 1 s, at most 60 s.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    (1000i64 << attempts.clamp(0, 6)).min(60_000)
+}
+
 /// Run `once` (claim and process one item; false = nothing due) until the task is dropped.
 /// When idle, wait for `notify` or `idle` at most; when the queue is unreachable, back off.
 pub async fn drive<F, Fut, E>(what: &str, notify: &Notify, idle: Duration, mut once: F)

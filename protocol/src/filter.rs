@@ -218,77 +218,21 @@ fn parse_field(
         }
         let here = format!("{path}.{op}");
         match op.as_str() {
-            "eq" | "ne" => {
-                let cond = match (scalar(arg, &here)?, arg.as_f64()) {
-                    (Some(value), _) => Condition::Match {
-                        key: key.to_owned(),
-                        value,
-                    },
-                    (None, Some(x)) => Condition::Range {
-                        key: key.to_owned(),
-                        range: RangeBounds {
-                            gte: Some(x),
-                            lte: Some(x),
-                            ..Default::default()
-                        },
-                    },
-                    (None, None) => unreachable!(
-                        "scalar() accepts only strings, integers, booleans and numbers"
-                    ),
-                };
-                if op == "eq" {
-                    filter.must.push(cond)
-                } else {
-                    filter.must_not.push(cond)
-                }
-            }
+            "eq" => filter.must.push(equals(key, arg, &here)?),
+            "ne" => filter.must_not.push(equals(key, arg, &here)?),
             "gt" | "gte" | "lt" | "lte" => {
                 let x = arg
                     .as_f64()
                     .ok_or_else(|| ParamError::new(&here, format!("`{op}` takes a number")))?;
                 has_range = true;
-                match op.as_str() {
-                    "gt" => range.gt = Some(x),
-                    "gte" => range.gte = Some(x),
-                    "lt" => range.lt = Some(x),
-                    _ => range.lte = Some(x),
-                }
+                *match op.as_str() {
+                    "gt" => &mut range.gt,
+                    "gte" => &mut range.gte,
+                    "lt" => &mut range.lt,
+                    _ => &mut range.lte,
+                } = Some(x);
             }
-            "in" | "nin" => {
-                let items = arg
-                    .as_array()
-                    .filter(|a| !a.is_empty() && a.len() <= MAX_IN_VALUES)
-                    .ok_or_else(|| {
-                        ParamError::new(
-                            &here,
-                            format!("`{op}` takes an array of 1 to {MAX_IN_VALUES} values"),
-                        )
-                    })?;
-                let mut values = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    match scalar(item, &format!("{here}[{i}]"))? {
-                        Some(MatchValue::Bool(_)) | None => {
-                            return Err(ParamError::new(
-                                format!("{here}[{i}]"),
-                                "`in`/`nin` take strings or integers",
-                            ))
-                        }
-                        Some(v) => values.push(v),
-                    }
-                }
-                let cond = if op == "in" {
-                    Condition::Any {
-                        key: key.to_owned(),
-                        values,
-                    }
-                } else {
-                    Condition::Except {
-                        key: key.to_owned(),
-                        values,
-                    }
-                };
-                filter.must.push(cond);
-            }
+            "in" | "nin" => filter.must.push(one_of(key, op, arg, &here)?),
             other => {
                 return Err(ParamError::new(
                     &here,
@@ -304,6 +248,59 @@ fn parse_field(
         });
     }
     Ok(())
+}
+
+/// `key == arg`: a match for strings, integers and booleans, a closed range for other
+/// numbers.
+fn equals(key: &str, arg: &Value, path: &str) -> Result<Condition, ParamError> {
+    Ok(match (scalar(arg, path)?, arg.as_f64()) {
+        (Some(value), _) => Condition::Match {
+            key: key.to_owned(),
+            value,
+        },
+        (None, Some(x)) => Condition::Range {
+            key: key.to_owned(),
+            range: RangeBounds {
+                gte: Some(x),
+                lte: Some(x),
+                ..Default::default()
+            },
+        },
+        (None, None) => {
+            unreachable!("scalar() accepts only strings, integers, booleans and numbers")
+        }
+    })
+}
+
+/// `key` is (`in`) or is not (`nin`) one of the strings or integers of `arg`.
+fn one_of(key: &str, op: &str, arg: &Value, path: &str) -> Result<Condition, ParamError> {
+    let items = arg
+        .as_array()
+        .filter(|a| !a.is_empty() && a.len() <= MAX_IN_VALUES)
+        .ok_or_else(|| {
+            ParamError::new(
+                path,
+                format!("`{op}` takes an array of 1 to {MAX_IN_VALUES} values"),
+            )
+        })?;
+    let mut values = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match scalar(item, &format!("{path}[{i}]"))? {
+            Some(MatchValue::Bool(_)) | None => {
+                return Err(ParamError::new(
+                    format!("{path}[{i}]"),
+                    "`in`/`nin` take strings or integers",
+                ))
+            }
+            Some(v) => values.push(v),
+        }
+    }
+    let key = key.to_owned();
+    Ok(if op == "in" {
+        Condition::Any { key, values }
+    } else {
+        Condition::Except { key, values }
+    })
 }
 
 /// A matchable scalar: Some for strings, integers and booleans; None for other numbers (which

@@ -195,11 +195,12 @@ impl Visitor<'_> for AnyInteger {
     }
 }
 
-/// `name`: a number of type `t` in `[min, max]`, shown in messages as `rule`.
-macro_rules! float_param {
-    ($(#[$meta:meta])* $name:ident: $t:ty, $min:expr, $max:expr, $rule:literal $(, default $d:expr)?) => {
+/// The newtype `name` of a `t` in `min..=max`, its `Param` (and `Defaulted`) impls; the
+/// `Deserialize` impl comes from `float_param!` or `int_param!`.
+macro_rules! param_type {
+    ($(#[$meta:meta])* $name:ident: $t:ty, $min:expr, $max:expr, [$($derive:ident),*] $(, default $d:expr)?) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Serialize $(, $derive)*)]
         pub struct $name($t);
 
         impl $name {
@@ -217,6 +218,13 @@ macro_rules! float_param {
         $(impl Defaulted for $name {
             const DEFAULT: $t = $d;
         })?
+    };
+}
+
+/// `name`: a number of type `t` in `[min, max]`, shown in messages as `rule`.
+macro_rules! float_param {
+    ($(#[$meta:meta])* $name:ident: $t:ty, $min:expr, $max:expr, $rule:literal $(, default $d:expr)?) => {
+        param_type!($(#[$meta])* $name: $t, $min, $max, [] $(, default $d)?);
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -233,25 +241,7 @@ macro_rules! float_param {
 /// `name`: an integer of type `t` in `min..=max`.
 macro_rules! int_param {
     ($(#[$meta:meta])* $name:ident: $t:ty, $min:expr, $max:expr $(, default $d:expr)?) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-        pub struct $name($t);
-
-        impl $name {
-            pub const MIN: $t = $min;
-            pub const MAX: $t = $max;
-        }
-
-        impl Param for $name {
-            type Value = $t;
-            fn get(self) -> $t {
-                self.0
-            }
-        }
-
-        $(impl Defaulted for $name {
-            const DEFAULT: $t = $d;
-        })?
+        param_type!($(#[$meta])* $name: $t, $min, $max, [Eq] $(, default $d)?);
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -189,96 +189,122 @@ async fn read_multipart(
     mut mp: Multipart,
     limit: usize,
 ) -> Result<Vec<Upload>, ApiError> {
-    let bad = |e: actix_multipart::MultipartError| {
-        ApiError::invalid("body", format!("invalid multipart body: {e}"))
-    };
     let mut uploads: Vec<Upload> = Vec::new();
     let mut shared = Map::new();
-    while let Some(field) = mp.try_next().await.map_err(bad)? {
-        let name = field
-            .content_disposition()
-            .and_then(|cd| cd.get_name())
-            .unwrap_or("")
-            .to_owned();
-        let file_name = field
-            .content_disposition()
-            .and_then(|cd| cd.get_filename())
-            .map(str::to_owned);
-        let content_type = field.content_type().map(|m| m.essence_str().to_owned());
-        let is_file = file_name.is_some() || name == "file" || name == "files";
-        let data = read_limited(
-            field.map(|r| r.map_err(bad)),
-            if is_file { limit } else { 1 << 20 },
-        )
-        .await
-        .map_err(|e| match e.code() {
-            Code::PayloadTooLarge => ApiError::new(
-                Code::PayloadTooLarge,
-                format!(
-                    "`{}` is larger than ingest.max_file_bytes ({limit} bytes)",
-                    file_name.as_deref().unwrap_or(&name)
-                ),
-            ),
-            _ => e,
-        })?;
-        if is_file {
-            if uploads.len() == state.config.ingest.max_files_per_upload {
+    while let Some(field) = mp.try_next().await.map_err(bad_multipart)? {
+        let part = Part::of(&field);
+        let data = part.read(field, limit).await?;
+        if part.is_file() {
+            let most = state.config.ingest.max_files_per_upload;
+            if uploads.len() == most {
                 return Err(ApiError::invalid(
                     "file",
-                    format!(
-                        "at most {} files per upload",
-                        state.config.ingest.max_files_per_upload
-                    ),
+                    format!("at most {most} files per upload"),
                 ));
             }
             uploads.push(Upload {
-                file_name,
-                content_type,
+                file_name: part.file_name,
+                content_type: part.content_type,
                 metadata: shared.clone(),
                 content: data,
                 ..Default::default()
             });
-            continue;
-        }
-        let text =
-            String::from_utf8(data).map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))?;
-        match name.as_str() {
-            "metadata" => {
-                let meta: Map<String, Value> = serde_json::from_str(&text).map_err(|e| {
-                    ApiError::invalid("metadata", format!("metadata must be a JSON object: {e}"))
-                })?;
-                match uploads.last_mut() {
-                    Some(up) => up.metadata.extend(meta),
-                    None => shared.extend(meta),
-                }
-            }
-            "external_id" | "title" => {
-                let up = uploads.last_mut().ok_or_else(|| {
-                    ApiError::invalid(
-                        &name,
-                        format!("`{name}` must follow the file part it belongs to"),
-                    )
-                })?;
-                if name == "title" {
-                    up.title = Some(text)
-                } else {
-                    up.external_id = Some(text)
-                }
-            }
-            other => {
-                return Err(ApiError::invalid(
-                    other,
-                    format!(
-                        "unknown multipart field `{other}`; use file, metadata, external_id, title"
-                    ),
-                ))
-            }
+        } else {
+            apply_field(&part.name, data, &mut uploads, &mut shared)?;
         }
     }
     if uploads.is_empty() {
         return Err(ApiError::invalid("file", "no file part in the upload"));
     }
     Ok(uploads)
+}
+
+fn bad_multipart(e: actix_multipart::MultipartError) -> ApiError {
+    ApiError::invalid("body", format!("invalid multipart body: {e}"))
+}
+
+/// A multipart part's name, file name and content type.
+struct Part {
+    name: String,
+    file_name: Option<String>,
+    content_type: Option<String>,
+}
+
+impl Part {
+    fn of(field: &actix_multipart::Field) -> Part {
+        let cd = field.content_disposition();
+        Part {
+            name: cd.and_then(|cd| cd.get_name()).unwrap_or("").to_owned(),
+            file_name: cd.and_then(|cd| cd.get_filename()).map(str::to_owned),
+            content_type: field.content_type().map(|m| m.essence_str().to_owned()),
+        }
+    }
+
+    fn is_file(&self) -> bool {
+        self.file_name.is_some() || self.name == "file" || self.name == "files"
+    }
+
+    /// The part's bytes: a file up to `limit` (413 naming it beyond), a field up to 1 MiB.
+    async fn read(&self, field: actix_multipart::Field, limit: usize) -> Result<Vec<u8>, ApiError> {
+        let cap = if self.is_file() { limit } else { 1 << 20 };
+        read_limited(field.map(|r| r.map_err(bad_multipart)), cap)
+            .await
+            .map_err(|e| match e.code() {
+                Code::PayloadTooLarge => ApiError::new(
+                    Code::PayloadTooLarge,
+                    format!(
+                        "`{}` is larger than ingest.max_file_bytes ({limit} bytes)",
+                        self.file_name.as_deref().unwrap_or(&self.name)
+                    ),
+                ),
+                _ => e,
+            })
+    }
+}
+
+/// A text field: `metadata` for the file before it (or, before any file, for all), or the
+/// file's `external_id` or `title`.
+fn apply_field(
+    name: &str,
+    data: Vec<u8>,
+    uploads: &mut [Upload],
+    shared: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    let text =
+        String::from_utf8(data).map_err(|_| ApiError::invalid(name, "must be UTF-8 text"))?;
+    match name {
+        "metadata" => {
+            let meta: Map<String, Value> = serde_json::from_str(&text).map_err(|e| {
+                ApiError::invalid("metadata", format!("metadata must be a JSON object: {e}"))
+            })?;
+            match uploads.last_mut() {
+                Some(up) => up.metadata.extend(meta),
+                None => shared.extend(meta),
+            }
+        }
+        "external_id" | "title" => {
+            let up = uploads.last_mut().ok_or_else(|| {
+                ApiError::invalid(
+                    name,
+                    format!("`{name}` must follow the file part it belongs to"),
+                )
+            })?;
+            if name == "title" {
+                up.title = Some(text)
+            } else {
+                up.external_id = Some(text)
+            }
+        }
+        other => {
+            return Err(ApiError::invalid(
+                other,
+                format!(
+                    "unknown multipart field `{other}`; use file, metadata, external_id, title"
+                ),
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// Collect a byte stream, failing with 413 as soon as it passes `limit`.

@@ -55,12 +55,7 @@ impl From<VectorError> for ProcessError {
 
 /// Start `n` worker loops on the current runtime.
 pub fn spawn(state: Arc<AppState>, n: usize) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..n)
-        .map(|i| {
-            let owner = format!("{}-{i}", uuid::Uuid::new_v4().simple());
-            tokio::spawn(run(state.clone(), owner))
-        })
-        .collect()
+    crate::lease::spawn(n, "", |owner| run(state.clone(), owner))
 }
 
 /// Claim and process documents until the task is dropped.
@@ -109,7 +104,7 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> Result<bool, StoreE
             db.fail_document(&doc.id, owner, &msg, None).await?;
         }
         Err(ProcessError::Transient(msg)) => {
-            let backoff = (1000i64 << doc.attempts.clamp(0, 6)).min(60_000);
+            let backoff = crate::lease::backoff_ms(doc.attempts);
             tracing::warn!(parent: &span, error = %msg, backoff_ms = backoff, "will retry");
             db.fail_document(&doc.id, owner, &msg, Some(crate::store::now_ms() + backoff))
                 .await?;

@@ -52,12 +52,7 @@ impl From<VectorError> for RunError {
 
 /// Start `n` job runners on the current runtime.
 pub fn spawn(state: Arc<AppState>, n: usize) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..n)
-        .map(|i| {
-            let owner = format!("{}-job{i}", uuid::Uuid::new_v4().simple());
-            tokio::spawn(run(state.clone(), owner))
-        })
-        .collect()
+    crate::lease::spawn(n, "job", |owner| run(state.clone(), owner))
 }
 
 /// Claim and run jobs until the task is dropped.
@@ -119,7 +114,7 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> Result<bool, StoreE
             db.fail_job(&job.id, owner, &msg, None).await?;
         }
         Err(RunError::Transient(msg)) => {
-            let backoff = (1000i64 << job.attempts.clamp(0, 6)).min(60_000);
+            let backoff = crate::lease::backoff_ms(job.attempts);
             tracing::warn!(parent: &span, error = %msg, backoff_ms = backoff, "job will resume later");
             db.fail_job(&job.id, owner, &msg, Some(crate::store::now_ms() + backoff))
                 .await?;

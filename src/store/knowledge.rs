@@ -4,7 +4,7 @@
 //! runs out and is reclaimed.
 
 pub use ragway_protocol::documents::{DocumentStatus, PutOutcome};
-use sqlx::FromRow;
+use sqlx::{AnyConnection, FromRow};
 
 use super::{decode, now_ms, Db, StoreError};
 
@@ -209,17 +209,8 @@ impl Db {
     ) -> Result<(Document, PutOutcome), StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let existing: Option<Document> = match &doc.external_id {
-            Some(ext) => {
-                sqlx::query_as(&format!(
-                    "SELECT {DOC_COLUMNS} FROM documents WHERE project_id = $1 AND kb_id = $2 AND external_id = $3"
-                ))
-                .bind(&doc.project_id)
-                .bind(&doc.kb_id)
-                .bind(ext)
-                .fetch_optional(&mut *tx)
-                .await?
-            }
+        let existing = match &doc.external_id {
+            Some(ext) => by_external_id(&mut tx, doc, ext).await?,
             None => None,
         };
         let outcome = match &existing {
@@ -232,64 +223,19 @@ impl Db {
                 PutOutcome::Unchanged
             }
             Some(old) => {
-                sqlx::query(
-                    "UPDATE documents SET title = $2, file_name = $3, content_type = $4, metadata = $5, \
-                     content_hash = $6, size_bytes = $7, status = 'queued', error = NULL, attempts = 0, \
-                     next_attempt_at = $8, lease_owner = NULL, lease_expires_at = NULL, updated_at = $8 WHERE id = $1",
-                )
-                .bind(&old.id)
-                .bind(&doc.title)
-                .bind(&doc.file_name)
-                .bind(&doc.content_type)
-                .bind(&doc.metadata)
-                .bind(&doc.content_hash)
-                .bind(doc.content.len() as i64)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE document_sources SET content = $2 WHERE document_id = $1")
-                    .bind(&old.id)
-                    .bind(&doc.content)
-                    .execute(&mut *tx)
-                    .await?;
+                replace_document(&mut tx, &old.id, doc, now).await?;
                 PutOutcome::Replaced
             }
             None => {
-                sqlx::query(
-                    "INSERT INTO documents (id, project_id, kb_id, external_id, title, file_name, content_type, \
-                     metadata, content_hash, size_bytes, status, error, chunk_count, attempts, next_attempt_at, \
-                     created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, 0, 0, $11, $11, $11)",
-                )
-                .bind(&doc.id)
-                .bind(&doc.project_id)
-                .bind(&doc.kb_id)
-                .bind(&doc.external_id)
-                .bind(&doc.title)
-                .bind(&doc.file_name)
-                .bind(&doc.content_type)
-                .bind(&doc.metadata)
-                .bind(&doc.content_hash)
-                .bind(doc.content.len() as i64)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("INSERT INTO document_sources (document_id, content) VALUES ($1, $2)")
-                    .bind(&doc.id)
-                    .bind(&doc.content)
-                    .execute(&mut *tx)
-                    .await?;
+                insert_document(&mut tx, doc, now).await?;
                 PutOutcome::Created
             }
         };
-        let id = existing
-            .as_ref()
-            .map_or(doc.id.as_str(), |d| d.id.as_str())
-            .to_owned();
+        let id = existing.as_ref().map_or(doc.id.as_str(), |d| d.id.as_str());
         let stored: Document = sqlx::query_as(&format!(
             "SELECT {DOC_COLUMNS} FROM documents WHERE id = $1"
         ))
-        .bind(&id)
+        .bind(id)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -462,4 +408,83 @@ impl Db {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// The document of `doc`'s knowledge base with external id `ext`.
+async fn by_external_id(
+    conn: &mut AnyConnection,
+    doc: &NewDocument,
+    ext: &str,
+) -> Result<Option<Document>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {DOC_COLUMNS} FROM documents WHERE project_id = $1 AND kb_id = $2 AND external_id = $3"
+    ))
+    .bind(&doc.project_id)
+    .bind(&doc.kb_id)
+    .bind(ext)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Give document `id` the new content and queue it again.
+async fn replace_document(
+    conn: &mut AnyConnection,
+    id: &str,
+    doc: &NewDocument,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE documents SET title = $2, file_name = $3, content_type = $4, metadata = $5, \
+         content_hash = $6, size_bytes = $7, status = 'queued', error = NULL, attempts = 0, \
+         next_attempt_at = $8, lease_owner = NULL, lease_expires_at = NULL, updated_at = $8 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&doc.title)
+    .bind(&doc.file_name)
+    .bind(&doc.content_type)
+    .bind(&doc.metadata)
+    .bind(&doc.content_hash)
+    .bind(doc.content.len() as i64)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE document_sources SET content = $2 WHERE document_id = $1")
+        .bind(id)
+        .bind(&doc.content)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A new queued document and its bytes.
+async fn insert_document(
+    conn: &mut AnyConnection,
+    doc: &NewDocument,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO documents (id, project_id, kb_id, external_id, title, file_name, content_type, \
+         metadata, content_hash, size_bytes, status, error, chunk_count, attempts, next_attempt_at, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, 0, 0, $11, $11, $11)",
+    )
+    .bind(&doc.id)
+    .bind(&doc.project_id)
+    .bind(&doc.kb_id)
+    .bind(&doc.external_id)
+    .bind(&doc.title)
+    .bind(&doc.file_name)
+    .bind(&doc.content_type)
+    .bind(&doc.metadata)
+    .bind(&doc.content_hash)
+    .bind(doc.content.len() as i64)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO document_sources (document_id, content) VALUES ($1, $2)")
+        .bind(&doc.id)
+        .bind(&doc.content)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
