@@ -415,3 +415,72 @@ pub fn query_error_handler(
 ) -> actix_web::Error {
     ApiError::new(Code::InvalidValue, format!("invalid query string: {err}")).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(e: impl Into<ApiError>) -> (u16, serde_json::Value) {
+        let e = e.into();
+        (e.status_code().as_u16(), e.body()["error"].clone())
+    }
+
+    #[test]
+    fn the_table_decides_status_type_code_and_what_is_shown() {
+        let (s, b) = answer(ApiError::internal(anyhow::anyhow!("secret detail")));
+        assert_eq!(
+            (s, &b["message"], &b["code"]),
+            (
+                500,
+                &json!("internal server error"),
+                &json!("internal_error")
+            )
+        );
+        let (s, b) = answer(ParamError::new(
+            "rag_params.k",
+            "rag_params.k must be in 1..=1024, got 0",
+        ));
+        assert_eq!(
+            (s, &b["param"], &b["type"]),
+            (400, &json!("rag_params.k"), &json!("invalid_request_error"))
+        );
+        assert_eq!(b["message"], "rag_params.k must be in 1..=1024, got 0");
+        let (s, b) = answer(StoreError::Unavailable("pool timed out".into()));
+        assert_eq!((s, &b["code"]), (503, &json!("service_unavailable")));
+        assert_eq!(b["message"], "the database is unavailable; retry later");
+        let rejected = GenerationError::Upstream {
+            status: 400,
+            body: json!({"error": {"message": "bad stop", "param": "stop"}}),
+        };
+        let (s, b) = answer(ChatError::from(rejected));
+        assert_eq!(
+            (s, &b["code"], &b["param"]),
+            (400, &json!("upstream_invalid_request"), &json!("stop"))
+        );
+        assert_eq!(
+            b["message"],
+            "the generation backend rejected the request: bad stop"
+        );
+        let limited = GenerationError::Upstream {
+            status: 429,
+            body: json!({"error": {"message": "slow down"}}),
+        };
+        let (s, b) = answer(limited);
+        assert_eq!(
+            (s, &b["message"]),
+            (502, &json!("generation backend answered 429: slow down"))
+        );
+        let (s, b) = answer(ChatError::UnknownKnowledgeBase("kb".into()));
+        assert_eq!((s, &b["param"]), (404, &json!("rag_params.table_id")));
+        let (s, b) = answer(AuthError::MissingHeader {
+            header: PROJECT_HEADER,
+            with: "with this token",
+        });
+        assert_eq!((s, &b["param"]), (400, &json!("X-PROJECT-ID")));
+        assert_eq!(
+            b["message"],
+            "X-PROJECT-ID header is required with this token"
+        );
+    }
+}

@@ -208,6 +208,21 @@ mod tests {
             (r.k, r.search_mode, r.fusion),
             (5, SearchMode::Hybrid, Fusion::Dbsf)
         );
+        let r =
+            SearchRequest::parse(json!({"query": "q", "fusion": "dbsf", "search_mode": "sparse"}));
+        let r = r.unwrap();
+        assert_eq!(
+            (r.search_mode, r.fusion),
+            (SearchMode::Sparse, Fusion::Dbsf)
+        );
+        let w = "rrf(dense_weight=0.25)".parse::<Fusion>().unwrap();
+        assert_eq!(
+            w,
+            Fusion::Rrf {
+                k: 2,
+                dense_weight: 0.25
+            }
+        );
         for (body, param) in [
             (json!({"query": "q", "k": 0}), "k"),
             (json!({"query": "q", "candidates": 10_001}), "candidates"),

@@ -101,3 +101,25 @@ macro_rules! word_enum {
 }
 
 pub(crate) use word_enum;
+
+#[cfg(test)]
+mod tests {
+    use crate::jobs::JobStatus;
+
+    #[test]
+    fn words_parse_print_and_compare_with_text() {
+        assert_eq!("running".parse::<JobStatus>(), Ok(JobStatus::Running));
+        assert_eq!(JobStatus::Canceled.to_string(), "canceled");
+        assert_eq!(JobStatus::Queued, "queued");
+        let e = "paused".parse::<JobStatus>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown status `paused`; one of queued, running, succeeded, failed, canceled"
+        );
+        assert_eq!(
+            serde_json::to_value(JobStatus::Succeeded).unwrap(),
+            "succeeded"
+        );
+        assert!(serde_json::from_value::<JobStatus>(serde_json::json!("nope")).is_err());
+    }
+}
