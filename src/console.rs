@@ -94,7 +94,10 @@ mod tests {
             content_type("/assets/index-a1b2.js"),
             "text/javascript; charset=utf-8"
         );
-        assert_eq!(content_type("/assets/index-a1b2.css"), "text/css; charset=utf-8");
+        assert_eq!(
+            content_type("/assets/index-a1b2.css"),
+            "text/css; charset=utf-8"
+        );
         assert_eq!(content_type("/assets/x.svg"), "image/svg+xml");
         assert_eq!(content_type("/assets/noext"), "application/octet-stream");
     }

@@ -65,6 +65,7 @@ export function Confirm(props: {
   onCancel: () => void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useRef(`confirm-${++fieldIds}`).current;
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
@@ -72,8 +73,8 @@ export function Confirm(props: {
     if (!props.open && d.open) d.close();
   }, [props.open]);
   return (
-    <dialog ref={ref} onCancel={props.onCancel} aria-labelledby="confirm-title">
-      <h2 id="confirm-title">{props.title}</h2>
+    <dialog ref={ref} onCancel={props.onCancel} aria-labelledby={titleId}>
+      <h2 id={titleId}>{props.title}</h2>
       <div>{props.children}</div>
       <div class="row end">
         <button type="button" onClick={props.onCancel} autofocus>

@@ -66,7 +66,7 @@ export function SignIn({ onSignedIn, expired }: { onSignedIn: (s: Session) => vo
         (session storage, never a cookie) and sent to this server alone. <code>scripts/run</code> prints a dev token
         and writes it to <code>data/dev-token</code>.
       </p>
-      <form onSubmit={checkToken} aria-label="Token">
+      <form onSubmit={checkToken} aria-label="Sign in with a token">
         <Field label="Token">
           {(id) => (
             <input
@@ -88,7 +88,7 @@ export function SignIn({ onSignedIn, expired }: { onSignedIn: (s: Session) => vo
         </button>
       </form>
       {projects ? (
-        <form onSubmit={choose} aria-label="Project" class="step">
+        <form onSubmit={choose} aria-label="Choose the project" class="step">
           {projects.length === 0 ? (
             <p>This token may not act in any project. Ask a project owner to add you.</p>
           ) : (
