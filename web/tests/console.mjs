@@ -245,7 +245,7 @@ check("retrieval test: dense, sparse and fused scores side by side, with stage l
     expect(/^\d+\.\d{4}$/.test(v), `${leg} score of the top hit: ${v}`);
   }
   expect((await first.innerText()).includes("Otter facts"), "the top hit is not the otters PDF");
-  const timings = await results.locator("figure.timings").innerText();
+  const timings = await results.locator(".timings").innerText();
   for (const stage of ["embed", "search", "total"]) expect(timings.includes(stage), `no ${stage} timing: ${timings}`);
   await shot("retrieval");
 });
@@ -293,9 +293,11 @@ check("clickable citations with the server's check (echo backend)", async () => 
   const answer = page.getByTestId("answer").last();
   await answer.and(page.locator('[data-done="true"]')).waitFor({ timeout: 30000 });
   const ok = answer.locator('button.cite-btn[data-verdict="supported"]');
-  const bad = answer.locator('button.cite-btn[data-verdict="unsupported"]');
+  const bad = answer.locator('.cite-btn[data-verdict="unsupported"]');
   expect((await ok.count()) === 1 && (await bad.count()) === 1, "expected one supported and one unsupported citation");
   expect((await ok.innerText()).includes("@0") && (await bad.innerText()).includes("@7"), "wrong markers");
+  const summary = await answer.getByTestId("check-summary").innerText();
+  expect(summary.includes("1 of 2 citations point at a retrieved reference") && summary.includes("@7"), summary);
   await ok.click();
   const ref0 = page.locator(".turn").last().locator('li[data-ref="0"]');
   expect(await ref0.evaluate((el) => el === document.activeElement && el.classList.contains("focused")), "reference 0 not focused");
@@ -427,6 +429,7 @@ check("every page at 390×844 (and the rest at 1280×800)", async () => {
   await shot("retrieval", mobile);
   await noOverflow("retrieval");
   await mobile.goto("/#/chat");
+  await mobile.getByText("Settings", { exact: true }).click();
   await mobile.locator('select[name="model"]').selectOption("echo");
   await mobile.locator('textarea[name="message"]').fill("Where do beavers live?");
   await mobile.getByRole("button", { name: "Send" }).click();

@@ -61,6 +61,8 @@ export function Chat() {
   const [busy, setBusy] = useState(false);
   const [formError, setFormError] = useState<unknown>(null);
   const abort = useRef<AbortController | null>(null);
+  // Settings start folded on a narrow screen, so the conversation comes first.
+  const wide = useRef(matchMedia("(min-width: 900px)").matches).current;
   useEffect(() => {
     if (s.kbs.length === 0 && kbs.data?.length) setS((x) => ({ ...x, kbs: [kbs.data![0].id] }));
   }, [kbs.data]);
@@ -147,8 +149,9 @@ export function Chat() {
     <>
       <PageTitle>Chat playground</PageTitle>
       <div class="chat-layout">
-        <form class="card settings" aria-label="Chat settings" onSubmit={(e) => e.preventDefault()}>
-          <h2>Settings</h2>
+        <details class="card settings" open={wide}>
+          <summary>Settings</summary>
+          <form aria-label="Chat settings" onSubmit={(e) => e.preventDefault()}>
           <Field label="Model">
             {(id) => (
               <select id={id} name="model" value={s.model} onChange={set("model")}>
@@ -211,7 +214,8 @@ export function Chat() {
               Open the chat log
             </a>
           </p>
-        </form>
+          </form>
+        </details>
         <section class="conversation" aria-label="Conversation">
           {turns.length === 0 ? <p class="muted">Ask something about your documents.</p> : null}
           {turns.map((t, i) => (
@@ -262,6 +266,7 @@ function TurnView({ t, n }: { t: Turn; n: number }) {
         <span class="sr-only">You: </span>
         {t.question}
       </div>
+      <div class="turn-meta">answer by {t.model || "the default model"}</div>
       <div
         class="bubble assistant"
         data-testid="answer"
@@ -276,6 +281,7 @@ function TurnView({ t, n }: { t: Turn; n: number }) {
           document.getElementById(`${refsId}-${i}`)?.focus();
         }} />
         {!t.done && !t.answer ? <span class="muted">{t.references ? "writing…" : "retrieving…"}</span> : null}
+        {t.done && t.citations ? <CheckSummary c={t.citations} /> : null}
         <ErrorBox error={t.error} testid="chat-error" />
       </div>
       {t.references ? (
@@ -311,6 +317,19 @@ function TurnView({ t, n }: { t: Turn; n: number }) {
   );
 }
 
+/** What the server's check said about the answer's citations, in one line. */
+function CheckSummary({ c }: { c: Citation[] }) {
+  if (c.length === 0) return <div class="check-summary">The answer cites no reference.</div>;
+  const valid = c.filter((x) => x.valid).length;
+  return (
+    <div class="check-summary" data-testid="check-summary">
+      Server's citation check: {valid} of {c.length} {c.length === 1 ? "citation points" : "citations point"} at a
+      retrieved reference
+      {c.length > valid ? `; ${c.filter((x) => !x.valid).map((x) => `@${x.chunk_index}`).join(", ")} point at nothing` : ""}.
+    </div>
+  );
+}
+
 /** How the server's check judged the citations of reference `index`. */
 function CitationCheck({ t, index }: { t: Turn; index: number }) {
   if (!t.citations) return null;
@@ -334,6 +353,20 @@ function Answer({ t, onCite }: { t: Turn; onCite: (i: number) => void }) {
           const c = t.citations?.find((c) => c.chunk_index === num);
           const verdict = !t.done ? "pending" : !t.citations ? "unchecked" : c?.valid ? "supported" : "unsupported";
           const exists = !!t.references && num < t.references.chunks.length;
+          if (!exists) {
+            // Points at no reference: nothing to open, so not a button.
+            return (
+              <>
+                {j > 0 ? "; " : ""}
+                <span class="cite-btn v-unsupported" data-verdict={t.done ? "unsupported" : "pending"} title={`there is no reference ${num}`}>
+                  @{num}
+                  <span class="verdict" aria-label=", points at no reference">
+                    ✗
+                  </span>
+                </span>
+              </>
+            );
+          }
           return (
             <>
               {j > 0 ? "; " : ""}
@@ -341,7 +374,6 @@ function Answer({ t, onCite }: { t: Turn; onCite: (i: number) => void }) {
                 type="button"
                 class={`cite-btn v-${verdict}`}
                 data-verdict={verdict}
-                disabled={!exists}
                 onClick={() => onCite(num)}
                 title={
                   verdict === "supported"

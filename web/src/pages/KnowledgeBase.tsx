@@ -176,7 +176,7 @@ function Upload({ kb, onUploaded }: { kb: string; onUploaded: () => void }) {
               ) : null}
               <Progress value={p.progress} label={`Upload of ${p.file.name}`} />
               <span class="state" data-state={p.state}>
-                {p.state === "sent" ? (p.doc ? <Status status={p.doc.status} /> : "sent") : p.state === "sending" ? "sending…" : p.state === "error" ? "failed" : "ready to send"}
+                {p.state === "sent" ? "uploaded ✓ (status below)" : p.state === "sending" ? "sending…" : p.state === "error" ? "failed" : "ready to send"}
               </span>
               {p.state === "ready" ? (
                 <button type="button" class="link" onClick={() => setFiles((fs) => fs.filter((x) => x.key !== p.key))}>
@@ -272,7 +272,7 @@ function Documents({ kb, version, onChange }: { kb: string; version: number; onC
                 <th scope="col" class="num">
                   Chunks
                 </th>
-                <th scope="col">Uploaded · processed</th>
+                <th scope="col" class="narrow-hide">Uploaded · processed</th>
                 <th scope="col">
                   <span class="sr-only">Actions</span>
                 </th>
@@ -296,7 +296,7 @@ function Documents({ kb, version, onChange }: { kb: string; version: number; onC
                   </td>
                   <td class="num">{fmtBytes(d.size_bytes)}</td>
                   <td class="num">{d.chunk_count}</td>
-                  <td class="muted">
+                  <td class="muted narrow-hide">
                     {fmtTime(d.created_at)}
                     <br />
                     {fmtTime(d.processed_at)}
@@ -317,7 +317,7 @@ function Documents({ kb, version, onChange }: { kb: string; version: number; onC
           </table>
         </div>
       ) : null}
-      <div class="row">
+      <div class="row wrap">
         <button type="button" disabled={cursors.length === 0} onClick={() => setCursors([])}>
           First page
         </button>

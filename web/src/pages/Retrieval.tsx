@@ -198,36 +198,26 @@ export function Retrieval({ initialKb }: { initialKb?: string }) {
   );
 }
 
+/** Each stage's latency as its own bar against the total (stages may overlap: a chat's
+ *  first_token lies inside generate), so no stage is stacked onto another. */
 export function Timings({ t, label }: { t: Record<string, number>; label: string }) {
   const stages = Object.entries(t).filter(([k]) => k !== "total_ms");
   const total = t.total_ms ?? stages.reduce((a, [, v]) => a + v, 0);
+  const scale = Math.max(total, ...stages.map(([, v]) => v));
+  const row = (name: string, v: number, cls: string, isTotal = false) => (
+    <>
+      <dt class={isTotal ? "stage total" : "stage"}>{name}</dt>
+      <dd class="track" aria-hidden="true">
+        <span class={`fill ${cls}`} style={{ width: `${scale ? (100 * v) / scale : 0}%` }} />
+      </dd>
+      <dd class={isTotal ? "ms total" : "ms"}>{v.toFixed(1)} ms</dd>
+    </>
+  );
   return (
-    <figure class="timings" aria-label={label}>
-      <div class="stack" aria-hidden="true">
-        {stages.map(([k, v], i) => (
-          <span key={k} class={`seg c${i % 5}`} style={{ width: `${total ? Math.max(1, (100 * v) / total) : 0}%` }} />
-        ))}
-      </div>
-      <figcaption>
-        <dl class="inline">
-          {stages.map(([k, v], i) => (
-            <div key={k}>
-              <dt>
-                <span class={`dot c${i % 5}`} aria-hidden="true" />
-                {k.replace(/_ms$/, "")}
-              </dt>
-              <dd>{v.toFixed(1)} ms</dd>
-            </div>
-          ))}
-          <div>
-            <dt>total</dt>
-            <dd>
-              <strong>{total.toFixed(1)} ms</strong>
-            </dd>
-          </div>
-        </dl>
-      </figcaption>
-    </figure>
+    <dl class="timings" aria-label={label}>
+      {stages.map(([k, v], i) => row(k.replace(/_ms$/, "").replace("_", " "), v, `c${i % 5}`))}
+      {row("total", total, "c-total", true)}
+    </dl>
   );
 }
 
