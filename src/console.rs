@@ -39,13 +39,19 @@ fn find(path: &str) -> Option<&'static [u8]> {
     ASSETS.iter().find(|(p, _)| *p == path).map(|(_, b)| *b)
 }
 
+/// The how-to-build page has its style inline and no script.
+const CSP_NOT_BUILT: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+
 async fn index() -> HttpResponse {
     let page = find("/index.html");
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         // Always revalidated: it names the current hashed assets.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("Content-Security-Policy", CSP))
+        .insert_header((
+            "Content-Security-Policy",
+            if page.is_some() { CSP } else { CSP_NOT_BUILT },
+        ))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(("Referrer-Policy", "no-referrer"))
         .body(page.unwrap_or(NOT_BUILT.as_bytes()))

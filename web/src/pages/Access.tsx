@@ -121,9 +121,9 @@ function Tokens(props: {
             <thead>
               <tr>
                 <th scope="col">Name</th>
-                <th scope="col">Prefix</th>
+                <th scope="col" class="narrow-hide">Prefix</th>
                 <th scope="col">Scope</th>
-                <th scope="col">Created</th>
+                <th scope="col" class="narrow-hide">Created</th>
                 <th scope="col">State</th>
                 <th scope="col">
                   <span class="sr-only">Actions</span>
@@ -134,9 +134,9 @@ function Tokens(props: {
               {tokens.data.map((t) => (
                 <tr key={t.id} data-token={t.name} data-revoked={t.revoked_at ? "true" : "false"}>
                   <td>{t.name}</td>
-                  <td class="mono">{t.prefix}…</td>
+                  <td class="mono narrow-hide">{t.prefix}…</td>
                   <td>{t.project_id ?? "all my projects"}</td>
-                  <td class="muted">{fmtTime(t.created_at)}</td>
+                  <td class="muted narrow-hide">{fmtTime(t.created_at)}</td>
                   <td>{t.revoked_at ? <span class="badge s-failed">revoked {fmtTime(t.revoked_at)}</span> : <span class="badge s-ready">active</span>}</td>
                   <td>
                     {!t.revoked_at ? (

@@ -266,7 +266,7 @@ function Documents({ kb, version, onChange }: { kb: string; version: number; onC
               <tr>
                 <th scope="col">Document</th>
                 <th scope="col">Status</th>
-                <th scope="col" class="num">
+                <th scope="col" class="num narrow-hide">
                   Size
                 </th>
                 <th scope="col" class="num">
@@ -294,7 +294,7 @@ function Documents({ kb, version, onChange }: { kb: string; version: number; onC
                     <Status status={d.status} />
                     {d.attempts > 1 ? <div class="muted">{d.attempts} attempts</div> : null}
                   </td>
-                  <td class="num">{fmtBytes(d.size_bytes)}</td>
+                  <td class="num narrow-hide">{fmtBytes(d.size_bytes)}</td>
                   <td class="num">{d.chunk_count}</td>
                   <td class="muted narrow-hide">
                     {fmtTime(d.created_at)}

@@ -53,7 +53,7 @@ export function KnowledgeBases() {
       <ErrorBox error={kbs.error} />
       {kbs.data && kbs.data.length === 0 ? <p>No knowledge base yet: create the first one below.</p> : null}
       {kbs.data && kbs.data.length > 0 ? (
-        <div class="table-wrap">
+        <div class="table-wrap card">
           <table data-testid="kb-table">
             <caption class="sr-only">Knowledge bases with document counts by status</caption>
             <thead>
