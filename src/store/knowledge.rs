@@ -223,7 +223,7 @@ impl Db {
         doc: &NewDocument,
     ) -> Result<(Document, PutOutcome), sqlx::Error> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing: Option<Document> = match &doc.external_id {
             Some(ext) => {
                 sqlx::query_as(&format!(

@@ -357,3 +357,37 @@ async fn catalogs_and_counts_in_the_list() {
         (&json!(0), &json!(0))
     );
 }
+
+/// The console uploads each file as its own request, all at once: on SQLite, concurrent
+/// uploads must queue for the write lock, not fail with a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_all_succeed() {
+    let app = spawn_app_on(Backend::Sqlite).await;
+    let token = app.user_with_project("u", "p").await;
+    let _kb = Kb::create(&app, &token, "kb").await;
+    let sends = (0..16).map(|i| {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(
+                    format!("Document number {i} is about otters.").into_bytes(),
+                )
+                .file_name(format!("doc{i}.txt")),
+            )
+            .text("external_id", format!("doc-{i}"));
+        app.client
+            .post(app.url("/v1/knowledge_bases/kb/documents"))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+    });
+    for res in futures_util::future::join_all(sends).await {
+        let res = res.unwrap();
+        let status = res.status().as_u16();
+        assert!(
+            status == 202 || status == 200,
+            "{status}: {}",
+            res.text().await.unwrap()
+        );
+    }
+}
