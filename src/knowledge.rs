@@ -130,7 +130,7 @@ pub async fn get(state: &AppState, project: &str, id: &str) -> Result<KnowledgeB
 /// The knowledge base with its document counts by status.
 pub async fn describe(state: &AppState, kb: &KnowledgeBase) -> Result<Value, ApiError> {
     let mut v = kb.to_json();
-    let mut docs = json!({"queued": 0, "processing": 0, "ready": 0, "failed": 0});
+    let mut docs = empty_counts();
     let mut chunks = 0;
     for (status, n, c) in state.db.kb_document_counts(&kb.project_id, &kb.id).await? {
         docs[status] = json!(n);
@@ -143,6 +143,34 @@ pub async fn describe(state: &AppState, kb: &KnowledgeBase) -> Result<Value, Api
         None => Value::Null,
     };
     Ok(v)
+}
+
+/// Every knowledge base of `project`, each with its document counts by status and chunk
+/// count (one grouped query for all of them).
+pub async fn list(state: &AppState, project: &str) -> Result<Vec<Value>, ApiError> {
+    let mut counts: std::collections::HashMap<String, (Value, i64)> = Default::default();
+    for (kb, status, n, c) in state.db.project_document_counts(project).await? {
+        let entry = counts.entry(kb).or_insert_with(|| (empty_counts(), 0));
+        entry.0[status] = json!(n);
+        entry.1 += c;
+    }
+    Ok(state
+        .db
+        .list_kbs(project)
+        .await?
+        .iter()
+        .map(|kb| {
+            let mut v = kb.to_json();
+            let (docs, chunks) = counts.remove(&kb.id).unwrap_or_else(|| (empty_counts(), 0));
+            v["documents"] = docs;
+            v["chunks"] = json!(chunks);
+            v
+        })
+        .collect())
+}
+
+fn empty_counts() -> Value {
+    json!({"queued": 0, "processing": 0, "ready": 0, "failed": 0})
 }
 
 /// Cancel its re-index (dropping the half-built generation), drop the vectors, then the rows

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod documents;
 pub mod error;
 pub mod eval;

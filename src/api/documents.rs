@@ -40,6 +40,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/v1/knowledge_bases/{kb_id}/documents/{doc}/chunks",
         web::get().to(chunks),
+    )
+    .route(
+        "/v1/knowledge_bases/{kb_id}/documents/{doc}/text",
+        web::get().to(text),
+    )
+    .route(
+        "/v1/knowledge_bases/{kb_id}/documents/{doc}/retry",
+        web::post().to(retry),
     );
 }
 
@@ -380,9 +388,14 @@ async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
-    let mut v = serde_json::to_value(&doc).map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().json(view(&doc)?))
+}
+
+/// A document as the API shows it: the row with its metadata as an object.
+fn view(doc: &Document) -> Result<Value, ApiError> {
+    let mut v = serde_json::to_value(doc).map_err(anyhow::Error::from)?;
     v["metadata"] = doc.metadata_value();
-    Ok(HttpResponse::Ok().json(v))
+    Ok(v)
 }
 
 async fn delete(
@@ -409,4 +422,55 @@ async fn chunks(
     let mut chunks: Vec<RetrievedChunk> = hits.into_iter().map(RetrievedChunk::from_hit).collect();
     chunks.sort_by_key(|c| c.ordinal);
     Ok(HttpResponse::Ok().json(json!({"object": "list", "document_id": doc.id, "data": chunks})))
+}
+
+/// `GET …/documents/{doc}/text`: the parsed text that chunk offsets point into (sections
+/// joined), with each section's page and span. Parsed again from the stored file, the same
+/// way the ingest worker does.
+async fn text(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
+    let bytes = state.db.document_source(&doc.id).await?.ok_or_else(|| {
+        ApiError::not_found(
+            Some("document_id"),
+            format!("document `{}` has no stored file", doc.id),
+        )
+    })?;
+    let parsed = documents::worker::parse_document(&state, &doc, bytes)
+        .await
+        .map_err(|e| ApiError::Conflict(format!("document `{}` has no text: {e}", doc.id)))?;
+    let sections: Vec<Value> = parsed
+        .sections
+        .iter()
+        .zip(parsed.section_spans())
+        .map(|(s, (start, end))| json!({"page": s.page, "char_start": start, "char_end": end}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "document_id": doc.id,
+        "text": parsed.text(),
+        "sections": sections,
+    })))
+}
+
+/// `POST …/documents/{doc}/retry`: queue a failed document again with its attempts reset
+/// (202); 409 naming its status otherwise.
+async fn retry(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
+    let Some(queued) = state.db.retry_document(&doc.id).await? else {
+        let now = state.db.document_by_id(&doc.id).await?;
+        let status = now.as_ref().map_or("deleted", |d| d.status.as_str());
+        return Err(ApiError::Conflict(format!(
+            "document `{}` is {status}; only a failed document can be retried",
+            doc.id
+        )));
+    };
+    state.ingest_notify.notify_waiters();
+    Ok(HttpResponse::Accepted().json(view(&queued)?))
 }

@@ -38,13 +38,7 @@ async fn create(
 }
 
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let kbs: Vec<serde_json::Value> = state
-        .db
-        .list_kbs(&caller.project_id)
-        .await?
-        .iter()
-        .map(|kb| kb.to_json())
-        .collect();
+    let kbs = knowledge::list(&state, &caller.project_id).await?;
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": kbs})))
 }
 

@@ -4,6 +4,7 @@ use actix_web::web;
 
 use crate::error::ApiError;
 
+pub mod catalog;
 pub mod chat;
 pub mod documents;
 pub mod health;
@@ -22,6 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     documents::configure(cfg);
     search::configure(cfg);
     jobs::configure(cfg);
+    catalog::configure(cfg);
+    crate::console::configure(cfg);
 }
 
 /// Ids chosen by callers (users, projects, knowledge bases): 1–64 of `a-z A-Z 0-9 _ - .`,

@@ -26,6 +26,9 @@ struct SearchRequest {
     candidates: Option<usize>,
     max_chunks_per_document: Option<usize>,
     fusion: Option<String>,
+    /// Per-leg scores on each hit and per-stage timings on the response.
+    #[serde(default)]
+    explain: bool,
 }
 
 pub fn parse_mode(s: &str, param: &str) -> Result<SearchMode, ApiError> {
@@ -94,6 +97,9 @@ async fn search(
 ) -> Result<HttpResponse, ApiError> {
     let kb = knowledge::get(&state, &caller.project_id, &path).await?;
     let params = body.params()?;
+    if body.explain {
+        return explained(&state, &kb, &body.query, &params).await;
+    }
     let started = std::time::Instant::now();
     let chunks = retrieval::search(&state, std::slice::from_ref(&kb), &body.query, &params).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -101,5 +107,32 @@ async fn search(
         "search_query": body.query,
         "data": chunks,
         "took_ms": started.elapsed().as_secs_f64() * 1000.0,
+    })))
+}
+
+/// `explain: true`: each hit with `scores: {dense, sparse, fused}`, and `timings`.
+async fn explained(
+    state: &AppState,
+    kb: &crate::store::knowledge::KnowledgeBase,
+    query: &str,
+    params: &SearchParams,
+) -> Result<HttpResponse, ApiError> {
+    let out = retrieval::explain::search_explained(state, std::slice::from_ref(kb), query, params)
+        .await?;
+    let data: Vec<Value> = out
+        .hits
+        .into_iter()
+        .map(|(chunk, scores)| {
+            let mut v = serde_json::to_value(chunk).unwrap_or_default();
+            v["scores"] = json!(scores);
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "object": "list",
+        "search_query": query,
+        "data": data,
+        "took_ms": out.timings.total_ms,
+        "timings": out.timings,
     })))
 }

@@ -106,6 +106,17 @@ impl Db {
         Ok(())
     }
 
+    /// A transaction that will write. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
+    /// write lock up front: a deferred transaction that reads first and writes later cannot
+    /// wait for the lock once another writer has committed (SQLITE_BUSY at once, whatever
+    /// busy_timeout says), so concurrent uploads would fail instead of queueing.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.kind {
+            DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DatabaseKind::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Is the database answering?
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1")

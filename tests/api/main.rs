@@ -3,6 +3,8 @@
 mod auth;
 mod chat;
 mod config;
+mod console;
+mod console_api;
 mod documents;
 mod eval;
 mod fake_openai;
