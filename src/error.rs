@@ -316,6 +316,10 @@ impl From<IngestError> for ApiError {
     fn from(err: IngestError) -> Self {
         match err {
             IngestError::Invalid { param, message } => ApiError::invalid(param, message),
+            e @ (IngestError::NotRetryable { .. } | IngestError::NoText { .. }) => {
+                ApiError::new(Code::Conflict, e.to_string())
+            }
+            e @ IngestError::NoSource(_) => ApiError::not_found(Some("document_id"), e.to_string()),
             IngestError::Store(e) => e.into(),
             IngestError::Vector(e) => e.into(),
         }

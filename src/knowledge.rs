@@ -1,7 +1,6 @@
 //! Knowledge-base lifecycle: creation (its embedding model, chunking settings and first vector
 //! collection), lookup confined to a project, deletion of its vectors and rows.
 
-use ragway_protocol::documents::DocumentStatus;
 use ragway_protocol::knowledge::{Chunking, ChunkingSettings, DocumentCounts, NewKnowledgeBase};
 use ragway_protocol::ParamError;
 
@@ -118,12 +117,7 @@ pub async fn contents(state: &AppState, kb: &KnowledgeBase) -> Result<Contents, 
     let mut documents = DocumentCounts::default();
     let mut chunks = 0;
     for (status, n, c) in state.db.kb_document_counts(&kb.project_id, &kb.id).await? {
-        *match status {
-            DocumentStatus::Queued => &mut documents.queued,
-            DocumentStatus::Processing => &mut documents.processing,
-            DocumentStatus::Ready => &mut documents.ready,
-            DocumentStatus::Failed => &mut documents.failed,
-        } = n;
+        documents.set(status, n);
         chunks += c;
     }
     let reindex = state.db.active_reindex(&kb.project_id, &kb.id).await?;
@@ -132,6 +126,30 @@ pub async fn contents(state: &AppState, kb: &KnowledgeBase) -> Result<Contents, 
         chunks,
         reindex,
     })
+}
+
+/// Every knowledge base of `project`, each with its documents by status and their chunks
+/// (one grouped query for all of them; no re-index lookup).
+pub async fn list(
+    state: &AppState,
+    project: &str,
+) -> Result<Vec<(KnowledgeBase, DocumentCounts, i64)>, KnowledgeError> {
+    let mut counts: std::collections::HashMap<String, (DocumentCounts, i64)> = Default::default();
+    for (kb, status, n, c) in state.db.project_document_counts(project).await? {
+        let entry = counts.entry(kb).or_default();
+        entry.0.set(status, n);
+        entry.1 += c;
+    }
+    Ok(state
+        .db
+        .list_kbs(project)
+        .await?
+        .into_iter()
+        .map(|kb| {
+            let (docs, chunks) = counts.remove(&kb.id).unwrap_or_default();
+            (kb, docs, chunks)
+        })
+        .collect())
 }
 
 /// Cancel its re-index (dropping the half-built generation), drop the vectors, then the rows

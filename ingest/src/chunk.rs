@@ -71,8 +71,10 @@ pub struct Chunk {
     pub text: String,
     /// 1-based page of the section it comes from (PDF).
     pub page: Option<u32>,
-    /// Character (not byte) offsets of `text` within its section's text: `text` equals
-    /// `section.text.chars().skip(char_start).take(char_end - char_start)`.
+    /// Character (not byte) offsets of `text` within the whole document's text
+    /// ([`ParsedDocument::text`], sections joined): `text` equals
+    /// `doc.text().chars().skip(char_start).take(char_end - char_start)`. Whole-document
+    /// offsets let a viewer place a chunk in the text without knowing the sections.
     pub char_start: usize,
     pub char_end: usize,
     /// Index of the section in `ParsedDocument::sections`.
@@ -121,7 +123,9 @@ impl Chunker {
         };
 
         let mut chunks = Vec::new();
+        let spans = doc.section_spans();
         for (section_index, section) in doc.sections.iter().enumerate() {
+            let base = spans[section_index].0;
             for piece in splitter.split(&section.text) {
                 let token_count = self
                     .tokenizer
@@ -132,8 +136,8 @@ impl Chunker {
                     ordinal: u32::try_from(chunks.len())?,
                     text: piece.chunk.to_string(),
                     page: section.page,
-                    char_start: piece.char_offset,
-                    char_end: piece.char_offset + piece.chunk.chars().count(),
+                    char_start: base + piece.char_offset,
+                    char_end: base + piece.char_offset + piece.chunk.chars().count(),
                     section: u32::try_from(section_index)?,
                     token_count,
                 });

@@ -37,6 +37,23 @@ word_enum! {
     }
 }
 
+/// A document's parsed text (`GET …/documents/{doc}/text`): what chunk offsets point into.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentText {
+    pub document_id: String,
+    /// The sections joined by a blank line.
+    pub text: String,
+    pub sections: Vec<TextSection>,
+}
+
+/// Where one section (a PDF page, a JSON record, the whole text) sits in `DocumentText::text`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TextSection {
+    pub page: Option<u32>,
+    pub char_start: usize,
+    pub char_end: usize,
+}
+
 /// A document, as listed and shown.
 #[derive(Debug, Clone, Serialize)]
 pub struct DocumentView {

@@ -141,3 +141,26 @@ pub struct DocumentCounts {
     pub ready: i64,
     pub failed: i64,
 }
+
+impl DocumentCounts {
+    /// Record that `n` documents have `status`.
+    pub fn set(&mut self, status: crate::documents::DocumentStatus, n: i64) {
+        use crate::documents::DocumentStatus;
+        *match status {
+            DocumentStatus::Queued => &mut self.queued,
+            DocumentStatus::Processing => &mut self.processing,
+            DocumentStatus::Ready => &mut self.ready,
+            DocumentStatus::Failed => &mut self.failed,
+        } = n;
+    }
+}
+
+/// A knowledge base as listed: with its documents by status and their chunks.
+#[derive(Debug, Clone, Serialize)]
+pub struct KnowledgeBaseSummary {
+    #[serde(flatten)]
+    pub kb: KnowledgeBaseView,
+    pub documents: DocumentCounts,
+    /// Chunks of all its documents.
+    pub chunks: i64,
+}

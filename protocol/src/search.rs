@@ -179,6 +179,10 @@ pub struct SearchRequest {
     pub max_chunks_per_document: Option<usize>,
     #[serde(default, deserialize_with = "nullable")]
     pub fusion: Fusion,
+    /// Per-leg scores on each hit (`scores: {dense, sparse, fused}`) and per-stage
+    /// `timings` on the response.
+    #[serde(default, deserialize_with = "nullable")]
+    pub explain: bool,
 }
 
 fn five() -> usize {

@@ -41,6 +41,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/v1/knowledge_bases/{kb_id}/documents/{doc}/chunks",
         web::get().to(chunks),
+    )
+    .route(
+        "/v1/knowledge_bases/{kb_id}/documents/{doc}/text",
+        web::get().to(text),
+    )
+    .route(
+        "/v1/knowledge_bases/{kb_id}/documents/{doc}/retry",
+        web::post().to(retry),
     );
 }
 
@@ -422,4 +430,29 @@ async fn chunks(
     let mut chunks: Vec<RetrievedChunk> = hits.into_iter().map(RetrievedChunk::from_hit).collect();
     chunks.sort_by_key(|c| c.ordinal);
     Ok(HttpResponse::Ok().json(json!({"object": "list", "document_id": doc.id, "data": chunks})))
+}
+
+/// `GET …/documents/{doc}/text`: the parsed text that chunk offsets point into (sections
+/// joined), with each section's page and span. Parsed again from the stored file, the same
+/// way the ingest worker does.
+async fn text(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
+    let parsed = documents::text(&state, &doc).await?;
+    Ok(HttpResponse::Ok().json(views::document_text(&doc, &parsed)))
+}
+
+/// `POST …/documents/{doc}/retry`: queue a failed document again with its attempts reset
+/// (202); 409 naming its status otherwise.
+async fn retry(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
+    let queued = documents::retry(&state, &doc).await?;
+    Ok(HttpResponse::Accepted().json(views::document_with_metadata(&queued)))
 }

@@ -49,12 +49,10 @@ async fn create(
 }
 
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let kbs: Vec<_> = state
-        .db
-        .list_kbs(&caller.project_id)
+    let kbs: Vec<_> = knowledge::list(&state, &caller.project_id)
         .await?
         .iter()
-        .map(views::knowledge_base)
+        .map(|(kb, documents, chunks)| views::knowledge_base_summary(kb, *documents, *chunks))
         .collect();
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": kbs})))
 }

@@ -4,7 +4,9 @@ use actix_web::web;
 
 use crate::error::ApiError;
 
+pub mod catalog;
 pub mod chat;
+pub mod console;
 pub mod documents;
 pub mod extract;
 pub mod health;
@@ -23,6 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     documents::configure(cfg);
     search::configure(cfg);
     jobs::configure(cfg);
+    catalog::configure(cfg);
+    console::configure(cfg);
 }
 
 /// Ids chosen by callers (users, projects, knowledge bases): 1–64 of `a-z A-Z 0-9 _ - .`,

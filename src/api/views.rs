@@ -2,9 +2,11 @@
 //! such as leases, collection names and raw JSON text stay behind).
 
 use ragway_protocol::chat::ChatLogView;
-use ragway_protocol::documents::{DocumentView, PutOutcome};
+use ragway_protocol::documents::{DocumentText, DocumentView, PutOutcome, TextSection};
 use ragway_protocol::jobs::{JobProgress, JobStatus, JobView};
-use ragway_protocol::knowledge::{ChunkingView, KnowledgeBaseDescription, KnowledgeBaseView};
+use ragway_protocol::knowledge::{
+    ChunkingView, DocumentCounts, KnowledgeBaseDescription, KnowledgeBaseSummary, KnowledgeBaseView,
+};
 use serde_json::Value;
 
 use crate::knowledge::Contents;
@@ -73,6 +75,19 @@ pub fn knowledge_base(kb: &KnowledgeBase) -> KnowledgeBaseView {
     }
 }
 
+/// A knowledge base as listed: its document counts and chunks.
+pub fn knowledge_base_summary(
+    kb: &KnowledgeBase,
+    documents: DocumentCounts,
+    chunks: i64,
+) -> KnowledgeBaseSummary {
+    KnowledgeBaseSummary {
+        kb: knowledge_base(kb),
+        documents,
+        chunks,
+    }
+}
+
 /// A knowledge base with its document counts, chunks and running re-index.
 pub fn description(kb: &KnowledgeBase, contents: &Contents) -> KnowledgeBaseDescription {
     KnowledgeBaseDescription {
@@ -136,5 +151,23 @@ pub fn chat_log(l: ChatLog) -> ChatLogView {
         outcome: l.outcome,
         error: l.error,
         created_at: l.created_at,
+    }
+}
+
+/// A document's parsed text with each section's page and span.
+pub fn document_text(d: &Document, parsed: &ragway_ingest::parse::ParsedDocument) -> DocumentText {
+    DocumentText {
+        document_id: d.id.clone(),
+        text: parsed.text(),
+        sections: parsed
+            .sections
+            .iter()
+            .zip(parsed.section_spans())
+            .map(|(s, (char_start, char_end))| TextSection {
+                page: s.page,
+                char_start,
+                char_end,
+            })
+            .collect(),
     }
 }

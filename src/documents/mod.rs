@@ -20,6 +20,15 @@ pub enum IngestError {
         param: &'static str,
         message: &'static str,
     },
+    /// Only a failed document can be queued again.
+    #[error("document `{id}` is {status}; only a failed document can be retried")]
+    NotRetryable { id: String, status: String },
+    /// The stored file is gone (deleted meanwhile).
+    #[error("document `{0}` has no stored file")]
+    NoSource(String),
+    /// The stored file does not parse (the document failed for it).
+    #[error("document `{id}` has no text: {reason}")]
+    NoText { id: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -126,4 +135,35 @@ pub async fn delete(
     }
     state.db.delete_document(&doc.id).await?;
     Ok(())
+}
+
+/// Queue a failed document again, its attempts and error reset; the queued row comes back.
+pub async fn retry(state: &AppState, doc: &Document) -> Result<Document, IngestError> {
+    let Some(queued) = state.db.retry_document(&doc.id).await? else {
+        let now = state.db.document_by_id(&doc.id).await?;
+        return Err(IngestError::NotRetryable {
+            id: doc.id.clone(),
+            status: now.map_or("deleted".into(), |d| d.status.to_string()),
+        });
+    };
+    state.ingest_notify.notify_waiters();
+    Ok(queued)
+}
+
+/// The document's parsed text, as the ingest worker sees it (chunk offsets point into it).
+pub async fn text(
+    state: &AppState,
+    doc: &Document,
+) -> Result<ragway_ingest::parse::ParsedDocument, IngestError> {
+    let bytes = state
+        .db
+        .document_source(&doc.id)
+        .await?
+        .ok_or_else(|| IngestError::NoSource(doc.id.clone()))?;
+    worker::parse_document(state, doc, bytes)
+        .await
+        .map_err(|e| IngestError::NoText {
+            id: doc.id.clone(),
+            reason: e.to_string(),
+        })
 }

@@ -34,6 +34,8 @@ pub enum RetrievalError {
     Vector(#[from] VectorError),
 }
 
+pub mod explain;
+
 /// Typed, range-checked retrieval parameters.
 #[derive(Debug, Clone)]
 pub struct SearchParams {
@@ -139,6 +141,24 @@ pub async fn search(
     query: &str,
     params: &SearchParams,
 ) -> Result<Vec<RetrievedChunk>, RetrievalError> {
+    let prepared = prepare(state, kbs, query, params).await?;
+    run(state, kbs, query, params, &prepared).await
+}
+
+/// A query turned into vectors: its embedding by each knowledge base's model, and the engine
+/// query (BM25 vector, limits, filter) shared by every knowledge base.
+pub(crate) struct Prepared {
+    embeddings: HashMap<String, Vec<f32>>,
+    query: Query,
+}
+
+/// Embed the query (once per model) and encode its BM25 vector: the CPU-bound stage.
+pub(crate) async fn prepare(
+    state: &AppState,
+    kbs: &[KnowledgeBase],
+    query: &str,
+    params: &SearchParams,
+) -> Result<Prepared, RetrievalError> {
     if query.trim().is_empty() {
         return Err(RetrievalError::EmptyQuery);
     }
@@ -165,7 +185,7 @@ pub async fn search(
         Some(_) => params.k * 4,
         None => params.k,
     };
-    let q = Query {
+    let query = Query {
         mode: params.mode,
         dense: None,
         sparse,
@@ -178,9 +198,20 @@ pub async fn search(
         filter: params.filter.clone(),
         score_threshold: params.score_threshold,
     };
+    Ok(Prepared { embeddings, query })
+}
+
+/// Search every knowledge base with a prepared query, merge by score, cap per document.
+pub(crate) async fn run(
+    state: &AppState,
+    kbs: &[KnowledgeBase],
+    query: &str,
+    params: &SearchParams,
+    prepared: &Prepared,
+) -> Result<Vec<RetrievedChunk>, RetrievalError> {
     let searches = kbs
         .iter()
-        .map(|kb| search_kb(state, kb, query, &q, &embeddings));
+        .map(|kb| search_kb(state, kb, query, &prepared.query, &prepared.embeddings));
     let mut hits: Vec<Hit> = Vec::new();
     for result in futures_util::future::join_all(searches).await {
         hits.extend(result?);

@@ -208,7 +208,7 @@ impl Db {
         doc: &NewDocument,
     ) -> Result<(Document, PutOutcome), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = match &doc.external_id {
             Some(ext) => by_external_id(&mut tx, doc, ext).await?,
             None => None,
@@ -391,6 +391,38 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Queue a failed document again, its attempts and error reset, and return it as queued;
+    /// None when it is not failed (a concurrent retry or upload got there first, or it never
+    /// failed).
+    pub async fn retry_document(&self, id: &str) -> Result<Option<Document>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "UPDATE documents SET status = 'queued', error = NULL, attempts = 0, next_attempt_at = $2, \
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = $2 WHERE id = $1 AND status = 'failed' \
+             RETURNING {DOC_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Document counts and chunk sums by knowledge base and status, for a whole project.
+    pub async fn project_document_counts(
+        &self,
+        project: &str,
+    ) -> Result<Vec<(String, DocumentStatus, i64, i64)>, StoreError> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT kb_id, status, COUNT(*), CAST(COALESCE(SUM(chunk_count), 0) AS BIGINT) FROM documents \
+             WHERE project_id = $1 GROUP BY kb_id, status ORDER BY kb_id, status",
+        )
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(kb, s, n, c)| Ok((kb, decode(s)?, n, c)))
+            .collect()
     }
 
     /// Extend a lease while long work goes on.

@@ -122,6 +122,19 @@ impl Db {
             .map_err(|e| StoreError::Setup(format!("applying database migrations: {e}")))
     }
 
+    /// A transaction that will write. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
+    /// write lock up front: a deferred transaction that reads first and writes later cannot
+    /// wait for the lock once another writer has committed (SQLITE_BUSY at once, whatever
+    /// busy_timeout says), so concurrent uploads would fail instead of queueing.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.kind {
+            DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DatabaseKind::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Is the database answering?
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

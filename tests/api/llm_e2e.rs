@@ -21,7 +21,7 @@ use crate::fake_openai::FakeOpenAi;
 use crate::helpers::{spawn_with, test_config, Backend, TestApp};
 
 /// The alias `scripts/llm serve` gives the model.
-const LLAMA_MODEL: &str = "smollm2-135m-instruct";
+pub const LLAMA_MODEL: &str = "smollm2-135m-instruct";
 /// How long llama.cpp may take to answer `GET /v1/models` after its start.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -212,7 +212,7 @@ impl Drop for LlmServer {
     }
 }
 
-fn model(id: &str) -> ModelConfig {
+pub fn model(id: &str) -> ModelConfig {
     ModelConfig {
         id: id.into(),
         upstream_id: None,
@@ -222,7 +222,7 @@ fn model(id: &str) -> ModelConfig {
     }
 }
 
-fn llama_backend(llm: &LlmServer) -> BackendConfig {
+pub fn llama_backend(llm: &LlmServer) -> BackendConfig {
     BackendConfig {
         name: "llama".into(),
         base_url: llm.base_url.clone(),

@@ -9,6 +9,8 @@ mod cli;
 mod auth;
 mod chat;
 mod config;
+mod console;
+mod console_api;
 mod documents;
 mod eval;
 mod fake_openai;

@@ -103,6 +103,33 @@ pub struct ParsedDocument {
     pub sections: Vec<Section>,
 }
 
+/// What joins consecutive sections in [`ParsedDocument::text`].
+pub const SECTION_SEPARATOR: &str = "\n\n";
+
+impl ParsedDocument {
+    /// The document's whole text: its sections joined by [`SECTION_SEPARATOR`]. Chunk
+    /// offsets ([`crate::chunk::Chunk::char_start`]) are character offsets into this text.
+    pub fn text(&self) -> String {
+        let texts: Vec<&str> = self.sections.iter().map(|s| s.text.as_str()).collect();
+        texts.join(SECTION_SEPARATOR)
+    }
+
+    /// Each section's `[start, end)` character span in [`ParsedDocument::text`].
+    pub fn section_spans(&self) -> Vec<(usize, usize)> {
+        let sep = SECTION_SEPARATOR.chars().count();
+        let mut start = 0;
+        self.sections
+            .iter()
+            .map(|s| {
+                let end = start + s.text.chars().count();
+                let span = (start, end);
+                start = end + sep;
+                span
+            })
+            .collect()
+    }
+}
+
 /// A run of text: a PDF page, a JSON record, or the whole text of other formats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Section {
