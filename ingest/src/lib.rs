@@ -15,7 +15,10 @@ pub mod tokenizer;
 pub use chunk::{Chunk, ChunkSettings, ChunkSettingsError, Chunker};
 pub use embed::{Embedder, EmbedderConfig};
 pub use hash::content_hash;
-pub use parse::{parse, Format, ParseError, ParseOptions, ParsedDocument, Section};
+pub use parse::{
+    parse, parse_limited, Format, Limit, ParseError, ParseLimits, ParseOptions, ParsedDocument,
+    Section,
+};
 pub use pipeline::{EmbeddedChunk, Pipeline};
 pub use runtime::init_onnxruntime;
 pub use sparse::{Bm25, Bm25Config, SparseVector};
