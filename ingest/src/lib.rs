@@ -6,6 +6,8 @@ pub mod embed;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod hash;
+#[doc(hidden)]
+pub mod hostile;
 pub mod parse;
 pub mod pipeline;
 pub mod runtime;

@@ -106,18 +106,21 @@ impl Budget<'_> {
         if file.size() / compressed > ratio_limit {
             return Err(self.ratio_limit(name));
         }
+        // Reading stops one byte past whichever limit comes first, so memory stays within
+        // the smaller of the budget and `compressed × ratio` whatever the entry declares.
+        let by_ratio = compressed.saturating_mul(ratio_limit);
         let mut xml = Vec::new();
-        file.take(self.left + 1)
+        file.take(self.left.min(by_ratio).saturating_add(1))
             .read_to_end(&mut xml)
             .map_err(|e| ParseError::Docx(format!("cannot read {name}: {e}")))?;
         let inflated = xml.len() as u64;
         if inflated > self.left {
             return Err(self.inflated_limit());
         }
-        self.left -= inflated;
-        if inflated / compressed > ratio_limit {
+        if inflated > by_ratio {
             return Err(self.ratio_limit(name));
         }
+        self.left -= inflated;
         String::from_utf8(xml)
             .map(Some)
             .map_err(|e| ParseError::Docx(format!("{name} is not UTF-8 ({e})")))

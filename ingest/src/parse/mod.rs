@@ -243,7 +243,10 @@ pub fn parse_as(
         // block nesting (`> > > …`); HTML and DOCX text can carry such markers too.
         for section in &doc.sections {
             if markdown::depth_exceeds(&section.text, limits.max_depth) {
-                let what = format!("{} block nesting depth (as Markdown)", format.label());
+                let what = match format {
+                    Format::Markdown => "Markdown nesting depth".to_string(),
+                    _ => format!("{} text nesting depth (read as Markdown)", format.label()),
+                };
                 return Err(ParseError::limit(what, Limit::MaxDepth, limits));
             }
         }
@@ -272,7 +275,7 @@ impl Format {
     /// How messages name the format: "HTML", "Markdown", "PDF", ...
     pub fn label(self) -> &'static str {
         match self {
-            Format::Text => "plain-text",
+            Format::Text => "plain",
             Format::Markdown => "Markdown",
             Format::Html => "HTML",
             Format::Pdf => "PDF",

@@ -20,6 +20,7 @@ pub(crate) fn parse_pdf(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocu
 /// captured state), and lopdf (built without `rayon`) loads objects on the calling thread,
 /// so the budget lives in a thread-local for the duration of one `load`.
 struct LoadBudget {
+    max_depth: usize,
     inflated_left: u64,
     objects_left: usize,
     breach: Option<Limit>,
@@ -37,8 +38,12 @@ thread_local! {
 /// index is read, before any object) and every object of an encrypted file (lopdf's
 /// encrypted path skips the filter). Those rely on the isolated parser process's memory limit.
 fn load(bytes: &[u8], limits: &ParseLimits) -> Result<Document, ParseError> {
+    if nesting_exceeds(bytes, limits.max_depth) {
+        return Err(depth_limit(limits));
+    }
     BUDGET.with_borrow_mut(|b| {
         *b = Some(LoadBudget {
+            max_depth: limits.max_depth,
             inflated_left: limits.max_inflated_bytes,
             objects_left: limits.max_elements,
             breach: None,
@@ -54,6 +59,7 @@ fn load(bytes: &[u8], limits: &ParseLimits) -> Result<Document, ParseError> {
     let budget = BUDGET.with_borrow_mut(Option::take).expect("set above");
     match budget.breach {
         Some(Limit::MaxElements) => Err(ParseError::limit("PDF objects", Limit::MaxElements, limits)),
+        Some(Limit::MaxDepth) => Err(depth_limit(limits)),
         Some(limit) => Err(ParseError::limit("PDF inflated stream size", limit, limits)),
         None => loaded.map_err(|e| ParseError::Pdf(e.to_string())),
     }
@@ -93,6 +99,12 @@ fn bound_object(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)>
                     .ok()
                     .cloned();
                 match inflate(&stream.content, &filters, params.as_ref(), &mut budget.inflated_left) {
+                    // Content streams and object streams are parsed by lopdf's recursive
+                    // parser too, so their nesting is checked like the file's.
+                    Inflated::Done(plain) if nesting_exceeds(&plain, budget.max_depth) => {
+                        budget.breach = Some(Limit::MaxDepth);
+                        return None;
+                    }
                     Inflated::Done(plain) => stream.set_plain_content(plain),
                     // lopdf could not decode it either: it is not text we could read.
                     Inflated::Unsupported => stream.set_plain_content(Vec::new()),
@@ -111,6 +123,78 @@ fn bound_object(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)>
             other => Some((id, other.clone())),
         }
     })
+}
+
+fn depth_limit(limits: &ParseLimits) -> ParseError {
+    ParseError::limit("PDF object nesting depth", Limit::MaxDepth, limits)
+}
+
+/// True when arrays and dictionaries nest deeper than `max` somewhere in `pdf`: lopdf parses
+/// them by recursion without a limit, so a file of 200,000 `[` would overflow the stack.
+/// One pass over PDF syntax: literal strings, hex strings and comments are skipped, and so
+/// is stream data (from `stream` to `endstream`), which is binary.
+pub(crate) fn nesting_exceeds(pdf: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < pdf.len() {
+        match pdf[i] {
+            b'[' => depth += 1,
+            b'<' if pdf.get(i + 1) == Some(&b'<') => {
+                depth += 1;
+                i += 1;
+            }
+            b']' => depth = depth.saturating_sub(1),
+            b'>' if pdf.get(i + 1) == Some(&b'>') => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            // A hex string.
+            b'<' => i += pdf[i..].iter().position(|&b| b == b'>').unwrap_or(pdf.len()),
+            b'%' => {
+                i += pdf[i..]
+                    .iter()
+                    .position(|&b| b == b'\n' || b == b'\r')
+                    .unwrap_or(pdf.len())
+            }
+            b'(' => i = skip_literal_string(pdf, i),
+            b's' if pdf[i..].starts_with(b"stream") && !pdf[..i].ends_with(b"end") => {
+                let data = i + b"stream".len();
+                i = find(&pdf[data..], b"endstream").map_or(pdf.len(), |at| data + at + 9);
+                continue;
+            }
+            _ => {}
+        }
+        if depth > max {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Index of the `)` closing the literal string opened at `open` (strings nest; `\\` escapes).
+fn skip_literal_string(pdf: &[u8], open: usize) -> usize {
+    let mut level = 0usize;
+    let mut i = open;
+    while i < pdf.len() {
+        match pdf[i] {
+            b'\\' => i += 1,
+            b'(' => level += 1,
+            b')' => {
+                level -= 1;
+                if level == 0 {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    pdf.len()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 enum Inflated {
@@ -337,6 +421,15 @@ mod tests {
     fn not_a_pdf_is_an_error() {
         let err = parse_pdf(b"%PDF-1.4 garbage", &ParseLimits::default()).unwrap_err();
         assert!(matches!(err, ParseError::Pdf(_)), "{err:?}");
+    }
+
+    #[test]
+    fn nesting_skips_strings_comments_and_streams() {
+        assert!(!nesting_exceeds(b"[[ ]] << /A [ ] >>", 2));
+        assert!(nesting_exceeds(b"[[[ ]]]", 2));
+        assert!(nesting_exceeds(b"<< /A << /B [ ] >> >>", 2));
+        let quiet = b"(([[[[) \\) [[[[) % [[[[\n<5B5B5B> stream\n[[[[[[\nendstream [";
+        assert!(!nesting_exceeds(quiet, 1), "{}", String::from_utf8_lossy(quiet));
     }
 
     #[test]
