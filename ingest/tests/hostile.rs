@@ -219,12 +219,12 @@ fn jsonl_record_limit() {
 #[test]
 fn text_size_limit() {
     assert_eq!(
-        limit_error(hostile::giant_line(40 << 20), "giant.txt"),
-        "plain text over 16777216 bytes (ingest.limits.max_text_bytes)"
+        limit_error(hostile::giant_line(20 << 20), "giant.txt"),
+        "plain text over 8388608 bytes (ingest.limits.max_text_bytes)"
     );
     // Just over the limit, so the check after decoding (not the early one) answers.
     assert_eq!(
-        limit_error(hostile::giant_line((16 << 20) + 1), "giant.md"),
-        "Markdown text over 16777216 bytes (ingest.limits.max_text_bytes)"
+        limit_error(hostile::giant_line((8 << 20) + 1), "giant.md"),
+        "Markdown text over 8388608 bytes (ingest.limits.max_text_bytes)"
     );
 }

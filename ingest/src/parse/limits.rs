@@ -47,7 +47,7 @@ impl Default for ParseLimits {
             max_archive_entries: 10_000,
             max_elements: 1_000_000,
             max_pages: 5_000,
-            max_text_bytes: 16 * 1024 * 1024,
+            max_text_bytes: 8 * 1024 * 1024,
             parser_memory_mb: 1024,
             parser_cpu_secs: 60,
             parse_timeout_secs: 90,
