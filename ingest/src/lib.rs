@@ -8,6 +8,8 @@ pub mod fixtures;
 pub mod hash;
 #[doc(hidden)]
 pub mod hostile;
+#[cfg(unix)]
+pub mod isolate;
 pub mod parse;
 pub mod pipeline;
 pub mod runtime;

@@ -112,7 +112,10 @@ impl Budget<'_> {
         let mut xml = Vec::new();
         file.take(self.left.min(by_ratio).saturating_add(1))
             .read_to_end(&mut xml)
-            .map_err(|e| ParseError::Docx(format!("cannot read {name}: {e}")))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::OutOfMemory => super::out_of_memory(self.limits),
+                _ => ParseError::Docx(format!("cannot read {name}: {e}")),
+            })?;
         let inflated = xml.len() as u64;
         if inflated > self.left {
             return Err(self.inflated_limit());

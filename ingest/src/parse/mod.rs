@@ -262,6 +262,16 @@ pub fn parse_as(
     Ok(doc)
 }
 
+/// The error for a parser that ran out of memory: under the isolated parser's address-space
+/// limit, an allocation that fails gracefully (`try_reserve`) says so like a killed child.
+pub(crate) fn out_of_memory(limits: &ParseLimits) -> ParseError {
+    ParseError::Parser(format!(
+        "the parser ran out of memory (limit {} MiB, {})",
+        limits.parser_memory_mb,
+        Limit::ParserMemoryMb.key()
+    ))
+}
+
 /// The error for extracted text past `max_text_bytes`.
 pub(crate) fn text_limit(format: Format, limits: &ParseLimits) -> ParseError {
     ParseError::limit(
