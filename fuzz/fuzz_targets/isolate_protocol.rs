@@ -12,6 +12,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.as_ref(), Ok(&request));
     }
     if let Ok(result) = decode_response(data) {
-        assert_eq!(decode_response(&encode_response(&result)).as_ref(), Ok(&result));
+        assert_eq!(
+            decode_response(&encode_response(&result)).as_ref(),
+            Ok(&result)
+        );
     }
 });

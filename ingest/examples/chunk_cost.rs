@@ -18,17 +18,47 @@ fn main() {
     let chunker = Chunker::new(tokenizer);
     let only: Option<String> = std::env::var("CASES").ok();
     let cases: Vec<(&str, Vec<u8>, bool)> = vec![
-        ("quotes_depth_512", hostile::nested_markdown_quotes(512), true),
-        ("quotes_depth_50000", hostile::nested_markdown_quotes(50_000), true),
-        ("quotes_512_x_200_lines", hostile::nested_markdown_quotes(512).repeat(200), true),
+        (
+            "quotes_depth_512",
+            hostile::nested_markdown_quotes(512),
+            true,
+        ),
+        (
+            "quotes_depth_50000",
+            hostile::nested_markdown_quotes(50_000),
+            true,
+        ),
+        (
+            "quotes_512_x_200_lines",
+            hostile::nested_markdown_quotes(512).repeat(200),
+            true,
+        ),
         ("list_depth_64", hostile::nested_markdown_list(64), true),
         ("list_depth_256", hostile::nested_markdown_list(256), true),
         ("list_depth_512", hostile::nested_markdown_list(512), true),
-        ("line_10mb_no_spaces_text", hostile::giant_line(10 << 20), false),
-        ("line_10mb_no_spaces_markdown", hostile::giant_line(10 << 20), true),
+        (
+            "line_10mb_no_spaces_text",
+            hostile::giant_line(10 << 20),
+            false,
+        ),
+        (
+            "line_10mb_no_spaces_markdown",
+            hostile::giant_line(10 << 20),
+            true,
+        ),
         ("words_1mb_text", b"a ".repeat(1 << 19), false),
-        ("prose_1mb_text", b"Glaciers carve U-shaped valleys over millennia, and moraines mark where they ended. ".repeat(12_000), false),
-        ("prose_lines_1mb_markdown", b"Glaciers carve U-shaped valleys over millennia.\nMoraines mark where they ended.\n\n".repeat(13_000), true),
+        (
+            "prose_1mb_text",
+            b"Glaciers carve U-shaped valleys over millennia, and moraines mark where they ended. "
+                .repeat(12_000),
+            false,
+        ),
+        (
+            "prose_lines_1mb_markdown",
+            b"Glaciers carve U-shaped valleys over millennia.\nMoraines mark where they ended.\n\n"
+                .repeat(13_000),
+            true,
+        ),
     ];
     for (name, bytes, structured) in cases {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
@@ -36,7 +66,11 @@ fn main() {
         }
         let doc = ParsedDocument {
             title: None,
-            format: if structured { Format::Markdown } else { Format::Text },
+            format: if structured {
+                Format::Markdown
+            } else {
+                Format::Text
+            },
             structured,
             sections: vec![Section::new(String::from_utf8(bytes).unwrap())],
         };
@@ -45,9 +79,15 @@ fn main() {
         let secs = started.elapsed().as_secs_f64();
         let size = doc.sections[0].text.len();
         if json {
-            println!(r#"{{"case":"{name}","bytes":{size},"chunks":{},"secs":{secs:.3}}}"#, chunks.len());
+            println!(
+                r#"{{"case":"{name}","bytes":{size},"chunks":{},"secs":{secs:.3}}}"#,
+                chunks.len()
+            );
         } else {
-            println!("{name:32} {size:>10} bytes {:>7} chunks {secs:>8.3} s", chunks.len());
+            println!(
+                "{name:32} {size:>10} bytes {:>7} chunks {secs:>8.3} s",
+                chunks.len()
+            );
         }
     }
 }

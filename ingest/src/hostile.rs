@@ -109,8 +109,16 @@ pub fn docx_bomb_declaring(inflated: u64, declared: Option<u64>) -> Vec<u8> {
     let chunks = inflated.div_ceil(chunk.len() as u64);
     let (deflated, crc, size) = deflate_repeated(HEAD, &chunk, chunks, TAIL);
     let mut zip = RawZip::default();
-    zip.stored("[Content_Types].xml", crate::fixtures::CONTENT_TYPES.as_bytes());
-    zip.deflated("word/document.xml", &deflated, crc, declared.unwrap_or(size));
+    zip.stored(
+        "[Content_Types].xml",
+        crate::fixtures::CONTENT_TYPES.as_bytes(),
+    );
+    zip.deflated(
+        "word/document.xml",
+        &deflated,
+        crc,
+        declared.unwrap_or(size),
+    );
     zip.finish()
 }
 
@@ -143,7 +151,9 @@ pub fn pdf_bomb(inflated: u64) -> Vec<u8> {
     stream.extend_from_slice(&deflated);
     stream.extend_from_slice(&adler.finish().to_be_bytes());
     let mut content = b"<< /Length ".to_vec();
-    content.extend_from_slice(format!("{} /Filter /FlateDecode >>\nstream\n", stream.len()).as_bytes());
+    content.extend_from_slice(
+        format!("{} /Filter /FlateDecode >>\nstream\n", stream.len()).as_bytes(),
+    );
     content.extend_from_slice(&stream);
     content.extend_from_slice(b"\nendstream");
     raw_pdf(&[
@@ -205,7 +215,9 @@ fn raw_pdf(objects: &[Vec<u8>]) -> Vec<u8> {
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }

@@ -190,7 +190,9 @@ pub fn serve_stdio() -> i32 {
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        Err(ParseError::Parser(format!("the parser crashed (panic: {message})")))
+        Err(ParseError::Parser(format!(
+            "the parser crashed (panic: {message})"
+        )))
     });
     let frame = encode_response(&result);
     let mut stdout = io::stdout().lock();
@@ -518,7 +520,11 @@ impl Ended {
 /// `": <last non-empty line of stderr>"`, cut to 300 characters, or nothing.
 fn last_line(stderr: &str) -> String {
     // A panic's message is the line after "panicked at <file>:<line>:".
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let line = lines
         .iter()
         .position(|l| l.contains("panicked at"))
@@ -563,7 +569,10 @@ mod tests {
         let mut frame = REQUEST_MAGIC.to_vec();
         frame.push(VERSION);
         frame.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(decode_request(&frame), Err(ProtocolError::HeaderTooLarge(u32::MAX)));
+        assert_eq!(
+            decode_request(&frame),
+            Err(ProtocolError::HeaderTooLarge(u32::MAX))
+        );
         let mut frame = encode_request(&header(), b"");
         let at = frame.len() - 8;
         frame[at..].copy_from_slice(&u64::MAX.to_le_bytes());
@@ -579,7 +588,11 @@ mod tests {
             sections: vec![Section::new("x")],
         });
         assert_eq!(decode_response(&encode_response(&ok)).unwrap(), ok);
-        let err = Err(ParseError::limit("HTML nesting depth", Limit::MaxDepth, &ParseLimits::default()));
+        let err = Err(ParseError::limit(
+            "HTML nesting depth",
+            Limit::MaxDepth,
+            &ParseLimits::default(),
+        ));
         assert_eq!(decode_response(&encode_response(&err)).unwrap(), err);
         assert_eq!(decode_response(b"garbage"), Err(ProtocolError::BadMagic));
     }

@@ -128,9 +128,13 @@ fn pdf_inflation_bomb_fails_at_the_inflated_size_limit() {
 #[test]
 fn small_pdf_stream_under_the_budget_still_reads() {
     // The same construction, small: the bounded inflater gives lopdf the page's text.
-    let doc = parse_on_small_stack(hostile::pdf_bomb(1 << 20), "ok.pdf", Default::default())
-        .unwrap();
-    assert!(doc.sections[0].text.starts_with("bomb"), "{:.200}", doc.sections[0].text);
+    let doc =
+        parse_on_small_stack(hostile::pdf_bomb(1 << 20), "ok.pdf", Default::default()).unwrap();
+    assert!(
+        doc.sections[0].text.starts_with("bomb"),
+        "{:.200}",
+        doc.sections[0].text
+    );
 }
 
 #[test]
@@ -172,7 +176,11 @@ fn deeply_nested_markdown_fails_before_any_markdown_parser() {
         "Markdown nesting depth over 512 (ingest.limits.max_depth)"
     );
     // A 100-level nested list is a (strange but) real document.
-    let doc = parse_on_small_stack(hostile::nested_markdown_list(100), "ok.md", Default::default());
+    let doc = parse_on_small_stack(
+        hostile::nested_markdown_list(100),
+        "ok.md",
+        Default::default(),
+    );
     assert!(doc.is_ok(), "{:?}", doc.err());
 }
 
@@ -201,7 +209,11 @@ fn nested_json_fails_cleanly() {
         assert_eq!(doc.sections[0].text, "a");
     }
     // And in the text field, too.
-    let deep_text = format!("{{\"text\": {}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_text = format!(
+        "{{\"text\": {}{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     assert_eq!(
         limit_error(deep_text.into_bytes(), "deep.json"),
         "JSON object: field 'text' must be a string"

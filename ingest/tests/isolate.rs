@@ -22,18 +22,48 @@ fn main() {
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let tests: &[(&str, fn())] = &[
         ("serves_a_real_document", serves_a_real_document),
-        ("panic_is_reported_with_its_message", panic_is_reported_with_its_message),
-        ("abort_is_a_crash_with_its_signal", abort_is_a_crash_with_its_signal),
-        ("segfault_is_a_crash_with_its_signal", segfault_is_a_crash_with_its_signal),
+        (
+            "panic_is_reported_with_its_message",
+            panic_is_reported_with_its_message,
+        ),
+        (
+            "abort_is_a_crash_with_its_signal",
+            abort_is_a_crash_with_its_signal,
+        ),
+        (
+            "segfault_is_a_crash_with_its_signal",
+            segfault_is_a_crash_with_its_signal,
+        ),
         ("stack_overflow_is_named", stack_overflow_is_named),
-        ("endless_loop_meets_the_cpu_limit", endless_loop_meets_the_cpu_limit),
-        ("sleeper_meets_the_wall_clock_deadline", sleeper_meets_the_wall_clock_deadline),
-        ("endless_allocation_meets_the_memory_limit", endless_allocation_meets_the_memory_limit),
-        ("garbage_on_stdout_is_not_a_response", garbage_on_stdout_is_not_a_response),
-        ("flood_on_stdout_meets_the_response_cap", flood_on_stdout_meets_the_response_cap),
+        (
+            "endless_loop_meets_the_cpu_limit",
+            endless_loop_meets_the_cpu_limit,
+        ),
+        (
+            "sleeper_meets_the_wall_clock_deadline",
+            sleeper_meets_the_wall_clock_deadline,
+        ),
+        (
+            "endless_allocation_meets_the_memory_limit",
+            endless_allocation_meets_the_memory_limit,
+        ),
+        (
+            "garbage_on_stdout_is_not_a_response",
+            garbage_on_stdout_is_not_a_response,
+        ),
+        (
+            "flood_on_stdout_meets_the_response_cap",
+            flood_on_stdout_meets_the_response_cap,
+        ),
         ("missing_program_is_reported", missing_program_is_reported),
-        ("hostile_files_through_the_protocol", hostile_files_through_the_protocol),
-        ("docx_bomb_past_raised_parser_limits_meets_the_memory_limit", docx_bomb_past_raised_parser_limits_meets_the_memory_limit),
+        (
+            "hostile_files_through_the_protocol",
+            hostile_files_through_the_protocol,
+        ),
+        (
+            "docx_bomb_past_raised_parser_limits_meets_the_memory_limit",
+            docx_bomb_past_raised_parser_limits_meets_the_memory_limit,
+        ),
     ];
     let mut passed = 0;
     let mut failed = 0;
@@ -53,10 +83,7 @@ fn main() {
             }
         }
     }
-    println!(
-        "parent peak RSS after all children: {} KiB",
-        peak_rss_kib()
-    );
+    println!("parent peak RSS after all children: {} KiB", peak_rss_kib());
     println!("{passed} passed, {failed} failed");
     std::process::exit(i32::from(failed > 0));
 }
@@ -221,7 +248,11 @@ fn endless_loop_meets_the_cpu_limit() {
     );
     // The OS stopped it at its CPU budget, well before the 10 s deadline.
     assert!(outcome.stats.cpu.as_secs_f64() < 2.5, "{:?}", outcome.stats);
-    assert!(outcome.stats.wall.as_secs_f64() < 9.0, "{:?}", outcome.stats);
+    assert!(
+        outcome.stats.wall.as_secs_f64() < 9.0,
+        "{:?}",
+        outcome.stats
+    );
 }
 
 fn sleeper_meets_the_wall_clock_deadline() {
@@ -234,7 +265,11 @@ fn sleeper_meets_the_wall_clock_deadline() {
         error_of(&outcome),
         "the parser did not finish in 1 s (ingest.limits.parse_timeout_secs)"
     );
-    assert!(outcome.stats.wall.as_secs_f64() < 3.0, "{:?}", outcome.stats);
+    assert!(
+        outcome.stats.wall.as_secs_f64() < 3.0,
+        "{:?}",
+        outcome.stats
+    );
 }
 
 fn endless_allocation_meets_the_memory_limit() {
@@ -244,8 +279,16 @@ fn endless_allocation_meets_the_memory_limit() {
         "the parser ran out of memory (limit 256 MiB, ingest.limits.parser_memory_mb)"
     );
     // Resident memory never got past the address-space limit.
-    assert!(outcome.stats.peak_rss_kib <= 256 * 1024, "{:?}", outcome.stats);
-    assert!(outcome.stats.peak_rss_kib > 128 * 1024, "{:?}", outcome.stats);
+    assert!(
+        outcome.stats.peak_rss_kib <= 256 * 1024,
+        "{:?}",
+        outcome.stats
+    );
+    assert!(
+        outcome.stats.peak_rss_kib > 128 * 1024,
+        "{:?}",
+        outcome.stats
+    );
 }
 
 fn garbage_on_stdout_is_not_a_response() {
@@ -322,7 +365,11 @@ fn hostile_files_through_the_protocol() {
     for (name, bytes, expected) in cases {
         let outcome = run("serve", &bytes, name, &limits);
         assert_eq!(error_of(&outcome), expected);
-        assert!(outcome.stats.peak_rss_kib < 1024 * 1024, "{:?}", outcome.stats);
+        assert!(
+            outcome.stats.peak_rss_kib < 1024 * 1024,
+            "{:?}",
+            outcome.stats
+        );
     }
 }
 
@@ -342,5 +389,9 @@ fn docx_bomb_past_raised_parser_limits_meets_the_memory_limit() {
         error_of(&outcome),
         "the parser ran out of memory (limit 512 MiB, ingest.limits.parser_memory_mb)"
     );
-    assert!(outcome.stats.peak_rss_kib <= 512 * 1024, "{:?}", outcome.stats);
+    assert!(
+        outcome.stats.peak_rss_kib <= 512 * 1024,
+        "{:?}",
+        outcome.stats
+    );
 }

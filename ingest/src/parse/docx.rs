@@ -59,11 +59,7 @@ pub(crate) fn parse_docx(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDoc
 }
 
 fn entries_limit(limits: &ParseLimits) -> ParseError {
-    ParseError::limit(
-        "DOCX archive entries",
-        Limit::MaxArchiveEntries,
-        limits,
-    )
+    ParseError::limit("DOCX archive entries", Limit::MaxArchiveEntries, limits)
 }
 
 /// The entry count of the zip's end-of-central-directory record, when there is one (zip64
@@ -130,11 +126,7 @@ impl Budget<'_> {
     }
 
     fn inflated_limit(&self) -> ParseError {
-        ParseError::limit(
-            "DOCX inflated size",
-            Limit::MaxInflatedBytes,
-            self.limits,
-        )
+        ParseError::limit("DOCX inflated size", Limit::MaxInflatedBytes, self.limits)
     }
 
     fn ratio_limit(&self, name: &str) -> ParseError {

@@ -413,7 +413,7 @@ impl Renderer {
         }
     }
 
-/// Ends the current block: lines are trimmed, empty ones dropped.
+    /// Ends the current block: lines are trimmed, empty ones dropped.
     fn flush(&mut self) {
         let block = self
             .inline

@@ -21,9 +21,7 @@ pub(crate) fn parse_json(
     let source = decode(bytes)?;
     let collector = Collector::new(Format::Json, opts, limits);
     let mut de = serde_json::Deserializer::from_str(&source);
-    let parsed = Top(&collector)
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
+    let parsed = Top(&collector).deserialize(&mut de).and_then(|()| de.end());
     if let Err(e) = parsed {
         // A record error found by a visitor wins over the serde error that carried it out.
         if let Some(error) = collector.error.take() {
@@ -348,7 +346,8 @@ mod tests {
             b"[{\"text\": 5}]",
             &ParseOptions::default(),
             &ParseLimits::default(),
-        ).unwrap_err();
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "JSON item 0: field 'text' must be a string"

@@ -201,7 +201,13 @@ pub fn parse(
     content_type: Option<&str>,
     opts: &ParseOptions,
 ) -> Result<ParsedDocument, ParseError> {
-    parse_limited(bytes, file_name, content_type, opts, &ParseLimits::default())
+    parse_limited(
+        bytes,
+        file_name,
+        content_type,
+        opts,
+        &ParseLimits::default(),
+    )
 }
 
 /// [`parse`] under the given limits: a document past one fails with [`ParseError::Limit`]

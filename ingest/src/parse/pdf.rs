@@ -58,7 +58,9 @@ fn load(bytes: &[u8], limits: &ParseLimits) -> Result<Document, ParseError> {
     let loaded = reader.read(Some(bound_object));
     let budget = BUDGET.with_borrow_mut(Option::take).expect("set above");
     match budget.breach {
-        Some(Limit::MaxElements) => Err(ParseError::limit("PDF objects", Limit::MaxElements, limits)),
+        Some(Limit::MaxElements) => {
+            Err(ParseError::limit("PDF objects", Limit::MaxElements, limits))
+        }
         Some(Limit::MaxDepth) => Err(depth_limit(limits)),
         Some(limit) => Err(ParseError::limit("PDF inflated stream size", limit, limits)),
         None => loaded.map_err(|e| ParseError::Pdf(e.to_string())),
@@ -98,7 +100,12 @@ fn bound_object(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)>
                     .and_then(Object::as_dict)
                     .ok()
                     .cloned();
-                match inflate(&stream.content, &filters, params.as_ref(), &mut budget.inflated_left) {
+                match inflate(
+                    &stream.content,
+                    &filters,
+                    params.as_ref(),
+                    &mut budget.inflated_left,
+                ) {
                     // Content streams and object streams are parsed by lopdf's recursive
                     // parser too, so their nesting is checked like the file's.
                     Inflated::Done(plain) if nesting_exceeds(&plain, budget.max_depth) => {
@@ -149,7 +156,12 @@ pub(crate) fn nesting_exceeds(pdf: &[u8], max: usize) -> bool {
                 i += 1;
             }
             // A hex string.
-            b'<' => i += pdf[i..].iter().position(|&b| b == b'>').unwrap_or(pdf.len()),
+            b'<' => {
+                i += pdf[i..]
+                    .iter()
+                    .position(|&b| b == b'>')
+                    .unwrap_or(pdf.len())
+            }
             b'%' => {
                 i += pdf[i..]
                     .iter()
@@ -233,7 +245,10 @@ fn inflate(
             return Inflated::OverBudget;
         }
         *left -= out.len() as u64;
-        if matches!(filter.as_slice(), b"FlateDecode" | b"Fl" | b"LZWDecode" | b"LZW") {
+        if matches!(
+            filter.as_slice(),
+            b"FlateDecode" | b"Fl" | b"LZWDecode" | b"LZW"
+        ) {
             out = predict(out, params);
         }
         data = out;
@@ -314,7 +329,8 @@ fn ascii85(input: &[u8]) -> Vec<u8> {
 /// larger than their input.
 fn predict(data: Vec<u8>, params: Option<&lopdf::Dictionary>) -> Vec<u8> {
     let Some(params) = params else { return data };
-    let get = |key: &[u8], default: i64| params.get(key).and_then(Object::as_i64).unwrap_or(default);
+    let get =
+        |key: &[u8], default: i64| params.get(key).and_then(Object::as_i64).unwrap_or(default);
     if !(10..=15).contains(&get(b"Predictor", 1)) {
         return data;
     }
@@ -429,7 +445,11 @@ mod tests {
         assert!(nesting_exceeds(b"[[[ ]]]", 2));
         assert!(nesting_exceeds(b"<< /A << /B [ ] >> >>", 2));
         let quiet = b"(([[[[) \\) [[[[) % [[[[\n<5B5B5B> stream\n[[[[[[\nendstream [";
-        assert!(!nesting_exceeds(quiet, 1), "{}", String::from_utf8_lossy(quiet));
+        assert!(
+            !nesting_exceeds(quiet, 1),
+            "{}",
+            String::from_utf8_lossy(quiet)
+        );
     }
 
     #[test]
