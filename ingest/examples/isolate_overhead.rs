@@ -1,7 +1,7 @@
 //! Per-document cost of parsing in a child process ([`ragway_ingest::isolate`]) against
 //! parsing in-process, on a small Markdown file and a 40-page PDF. The example is its own
 //! child (env `RAGWAY_PARSE_CHILD=1`), as `ragway parse` will be for the server.
-//! Usage: cargo run --release -p ragway-ingest --example isolate_overhead -- [N] [--json]
+//! Usage: cargo run -p ragway-ingest --example isolate_overhead -- [N] [--json]
 use std::time::{Duration, Instant};
 
 use ragway_ingest::isolate::{run_isolated, serve_stdio, ParserCommand};
