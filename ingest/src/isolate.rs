@@ -290,7 +290,7 @@ pub fn run_isolated(
         content_type: content_type.map(str::to_string),
     };
     let frame = encode_request(&header, bytes);
-    match Child::run(command, frame, limits) {
+    match run_child(command, frame, limits) {
         Ok(ended) => Isolated {
             result: ended.interpret(limits),
             stats: ended.stats,
@@ -316,107 +316,103 @@ struct Ended {
     stats: ChildStats,
 }
 
-struct Child;
-
-impl Child {
-    /// Spawns the child under the limits, feeds it `frame`, collects its output and waits
-    /// for it until the deadline, killing it then (or when its answer grows too large).
-    fn run(command: &ParserCommand, frame: Vec<u8>, limits: &ParseLimits) -> io::Result<Ended> {
-        let memory = limits.parser_memory_mb.saturating_mul(1024 * 1024);
-        let cpu = limits.parser_cpu_secs;
-        let mut cmd = Command::new(&command.program);
-        cmd.args(&command.args)
-            .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // SAFETY: runs in the forked child before exec, where only async-signal-safe calls
-        // are allowed; setrlimit is a plain system call and nothing here allocates.
-        unsafe {
-            cmd.pre_exec(move || {
-                set_limit(libc::RLIMIT_AS, memory, memory)?;
-                // SIGXCPU at the soft limit, SIGKILL one second later if it is ignored.
-                set_limit(libc::RLIMIT_CPU, cpu, cpu.saturating_add(1))?;
-                set_limit(libc::RLIMIT_CORE, 0, 0)?;
-                Ok(())
-            });
-        }
-        let started = Instant::now();
-        let mut child = cmd.spawn()?;
-        let pid = child.id() as libc::pid_t;
-
-        let mut stdin = child.stdin.take().expect("piped");
-        let writer = std::thread::spawn(move || {
-            // A child that dies early closes its stdin: EPIPE is expected then, not an error.
-            let _ = stdin.write_all(&frame);
+/// Spawns the child under the limits, feeds it `frame`, collects its output and waits for it
+/// until the deadline, killing it then (or when its answer grows too large).
+fn run_child(command: &ParserCommand, frame: Vec<u8>, limits: &ParseLimits) -> io::Result<Ended> {
+    let memory = limits.parser_memory_mb.saturating_mul(1024 * 1024);
+    let cpu = limits.parser_cpu_secs;
+    let mut cmd = Command::new(&command.program);
+    cmd.args(&command.args)
+        .envs(command.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: runs in the forked child before exec, where only async-signal-safe calls
+    // are allowed; setrlimit is a plain system call and nothing here allocates.
+    unsafe {
+        cmd.pre_exec(move || {
+            set_limit(libc::RLIMIT_AS, memory, memory)?;
+            // SIGXCPU at the soft limit, SIGKILL one second later if it is ignored.
+            set_limit(libc::RLIMIT_CPU, cpu, cpu.saturating_add(1))?;
+            set_limit(libc::RLIMIT_CORE, 0, 0)?;
+            Ok(())
         });
-        let too_large = Arc::new(AtomicBool::new(false));
-        let mut stdout = child.stdout.take().expect("piped");
-        let cap = limits.max_response_bytes as u64;
-        let flag = too_large.clone();
-        let reader = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            let _ = (&mut stdout).take(cap + 1).read_to_end(&mut out);
-            if out.len() as u64 > cap {
-                flag.store(true, Ordering::SeqCst);
-                out.clear();
-            }
-            out
-        });
-        let mut stderr = child.stderr.take().expect("piped");
-        let errors = std::thread::spawn(move || {
-            let mut tail = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                tail.extend_from_slice(&buf[..n]);
-                if tail.len() > 2 * STDERR_TAIL_BYTES {
-                    tail.drain(..tail.len() - STDERR_TAIL_BYTES);
-                }
-            }
-            tail
-        });
-
-        let deadline = started + Duration::from_secs(limits.parse_timeout_secs);
-        let mut timed_out = false;
-        let mut pause = Duration::from_millis(1);
-        let (status, usage) = loop {
-            if let Some(ended) = reap(pid, false)? {
-                break ended;
-            }
-            let over = too_large.load(Ordering::SeqCst);
-            if over || Instant::now() >= deadline {
-                timed_out = !over;
-                // SAFETY: the child is not reaped yet, so its pid is still ours.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                break reap(pid, true)?.expect("a blocking wait returns the status");
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
-        };
-        // `child` was reaped by `reap`; dropping it does not wait or kill.
-        drop(child);
-        let _ = writer.join();
-        let stdout = reader.join().unwrap_or_default();
-        let stderr_tail = errors.join().unwrap_or_default();
-        let cpu_time = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-        };
-        Ok(Ended {
-            status,
-            timed_out,
-            response_too_large: too_large.load(Ordering::SeqCst),
-            stdout,
-            stderr_tail: String::from_utf8_lossy(&stderr_tail).into_owned(),
-            stats: ChildStats {
-                peak_rss_kib: usage.ru_maxrss as u64,
-                cpu: cpu_time(usage.ru_utime) + cpu_time(usage.ru_stime),
-                wall: started.elapsed(),
-            },
-        })
     }
+    let started = Instant::now();
+    let mut child = cmd.spawn()?;
+    let pid = child.id() as libc::pid_t;
+
+    let mut stdin = child.stdin.take().expect("piped");
+    let writer = std::thread::spawn(move || {
+        // A child that dies early closes its stdin: EPIPE is expected then, not an error.
+        let _ = stdin.write_all(&frame);
+    });
+    let too_large = Arc::new(AtomicBool::new(false));
+    let mut stdout = child.stdout.take().expect("piped");
+    let cap = limits.max_response_bytes as u64;
+    let flag = too_large.clone();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = (&mut stdout).take(cap + 1).read_to_end(&mut out);
+        if out.len() as u64 > cap {
+            flag.store(true, Ordering::SeqCst);
+            out.clear();
+        }
+        out
+    });
+    let mut stderr = child.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut tail = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            tail.extend_from_slice(&buf[..n]);
+            if tail.len() > 2 * STDERR_TAIL_BYTES {
+                tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+            }
+        }
+        tail
+    });
+
+    let deadline = started + Duration::from_secs(limits.parse_timeout_secs);
+    let mut timed_out = false;
+    let mut pause = Duration::from_millis(1);
+    let (status, usage) = loop {
+        if let Some(ended) = reap(pid, false)? {
+            break ended;
+        }
+        let over = too_large.load(Ordering::SeqCst);
+        if over || Instant::now() >= deadline {
+            timed_out = !over;
+            // SAFETY: the child is not reaped yet, so its pid is still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            break reap(pid, true)?.expect("a blocking wait returns the status");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    };
+    // `child` was reaped by `reap`; dropping it does not wait or kill.
+    drop(child);
+    let _ = writer.join();
+    let stdout = reader.join().unwrap_or_default();
+    let stderr_tail = errors.join().unwrap_or_default();
+    let cpu_time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    Ok(Ended {
+        status,
+        timed_out,
+        response_too_large: too_large.load(Ordering::SeqCst),
+        stdout,
+        stderr_tail: String::from_utf8_lossy(&stderr_tail).into_owned(),
+        stats: ChildStats {
+            peak_rss_kib: usage.ru_maxrss as u64,
+            cpu: cpu_time(usage.ru_utime) + cpu_time(usage.ru_stime),
+            wall: started.elapsed(),
+        },
+    })
 }
 
 fn set_limit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {

@@ -1,5 +1,6 @@
 //! ragway's ingest pipeline: bytes → text → chunks → dense and sparse vectors.
 //! No HTTP, no database: the server drives these from its jobs and request handlers.
+//! Parsing (`parse`, `isolate`) needs no feature; chunking and embedding need `embed` (default).
 
 #[cfg(feature = "embed")]
 pub mod chunk;

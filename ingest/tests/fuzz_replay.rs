@@ -33,7 +33,10 @@ fn run_target(target: &str, data: &[u8]) {
                 assert_eq!(again.as_ref(), Ok(&request));
             }
             if let Ok(result) = decode_response(data) {
-                assert_eq!(decode_response(&encode_response(&result)).as_ref(), Ok(&result));
+                assert_eq!(
+                    decode_response(&encode_response(&result)).as_ref(),
+                    Ok(&result)
+                );
             }
             return;
         }
@@ -64,7 +67,10 @@ fn seeds_and_past_crashes_run_clean() {
     let mut all = inputs(&manifest.join("../fuzz/corpus"));
     let seeds = all.len();
     all.extend(inputs(&manifest.join("tests/fuzz_regressions")));
-    assert!(seeds >= 9 * 2, "the seed corpora are missing ({seeds} files)");
+    assert!(
+        seeds >= 9 * 2,
+        "the seed corpora are missing ({seeds} files)"
+    );
     std::thread::Builder::new()
         .stack_size(2 << 20)
         .spawn(move || {
