@@ -644,6 +644,8 @@ async fn authorization_matrix(backend: Backend) {
         "authorization matrix ({backend:?}): {} routes, {calls_made} calls",
         routes.len()
     );
+    // Stop the server before its data dir goes, so the vector store's shards close cleanly.
+    w.app.shutdown().await;
 }
 both_backends!(authorization_matrix_on, authorization_matrix);
 
