@@ -535,3 +535,46 @@ both_backends!(
     default_project_is_the_users_on,
     default_project_is_the_users
 );
+
+/// A database from before stored defaults: users with exactly one project keep it as their
+/// default (what omitting the header meant for them), users with several still name it.
+async fn migration_keeps_what_the_header_meant(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::helpers::test_config(dir.path(), backend).await;
+    let old = tempfile::tempdir().unwrap();
+    let kind = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(kind);
+    for entry in std::fs::read_dir(source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, old.path().join(name)).unwrap();
+        }
+    }
+    let sql = crate::helpers::sql(&config).await;
+    let before = sqlx::migrate::Migrator::new(old.path()).await.unwrap();
+    before.run(&sql).await.unwrap();
+    for stmt in [
+        "INSERT INTO users (id, name, created_at) VALUES ('solo', 's', 1), ('multi', 'm', 1), ('none', 'n', 1)",
+        "INSERT INTO projects (id, name, created_at) VALUES ('p1', 'p1', 1), ('p2', 'p2', 1)",
+        "INSERT INTO memberships (user_id, project_id, role, created_at) VALUES \
+         ('solo', 'p2', 'owner', 1), ('multi', 'p1', 'owner', 1), ('multi', 'p2', 'member', 1)",
+    ] {
+        sqlx::query(stmt).execute(&sql).await.unwrap();
+    }
+    let app = crate::helpers::spawn_with(config, Some(dir)).await;
+    for (user, default) in [("solo", Some("p2")), ("multi", None), ("none", None)] {
+        let stored = app.state.db.get_user(user).await.unwrap().unwrap();
+        assert_eq!(stored.default_project_id.as_deref(), default, "{user}");
+    }
+    let (s, b) = app.admin_post("/v1/users/solo/tokens", json!({})).await;
+    assert_eq!(s, 201, "{b}");
+    let solo = b["secret"].as_str().unwrap().to_owned();
+    assert_eq!(whoami(&app, &solo, None).await.1["project_id"], "p2");
+}
+both_backends!(migration_on, migration_keeps_what_the_header_meant);
