@@ -306,6 +306,11 @@ impl From<AuthError> for ApiError {
             AuthError::MissingHeader { header, .. } => ApiError::invalid(header, message),
             AuthError::UnknownProject(_) => ApiError::not_found(Some(PROJECT_HEADER), message),
             AuthError::Forbidden(_) => ApiError::new(Code::Forbidden, message),
+            AuthError::NotFound { param, .. } => ApiError::not_found(Some(param), message),
+            AuthError::Invalid { param, .. } => ApiError::invalid(param, message),
+            AuthError::Exists(_) | AuthError::LastOwner { .. } => {
+                ApiError::new(Code::Conflict, message)
+            }
             e @ AuthError::Inconsistent(_) => ApiError::internal(anyhow::Error::new(e)),
             AuthError::Store(e) => e.into(),
         }

@@ -4,13 +4,15 @@
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use crate::api::routes::Routes;
+use crate::auth::policy::Rule;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/embedding_models", web::get().to(embedding_models))
-        .route("/v1/rerankers", web::get().to(rerankers));
+pub fn routes(r: &mut Routes) {
+    r.get("/v1/embedding_models", Rule::Token, embedding_models)
+        .get("/v1/rerankers", Rule::Token, rerankers);
 }
 
 async fn embedding_models(

@@ -7,7 +7,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+use crate::api::routes::Routes;
 use crate::api::views;
+use crate::auth::policy::Rule;
 use crate::auth::{Caller, Principal};
 use crate::chat;
 use crate::chat::stream::StreamItem;
@@ -15,10 +17,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use ragway_protocol::chat::ChatRequest;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/chat/completions", web::post().to(completions))
-        .route("/v1/models", web::get().to(models))
-        .route("/v1/chats/{chat_id}", web::get().to(chat_log));
+pub fn routes(r: &mut Routes) {
+    r.post("/v1/chat/completions", Rule::Project, completions)
+        .get("/v1/models", Rule::Token, models)
+        .get("/v1/chats/{chat_id}", Rule::Project, chat_log);
 }
 
 async fn completions(

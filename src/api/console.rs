@@ -7,6 +7,8 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
+use crate::api::routes::Routes;
+use crate::auth::policy::Rule;
 use crate::error::ApiError;
 
 include!(concat!(env!("OUT_DIR"), "/console_assets.rs"));
@@ -30,9 +32,9 @@ The console's files are embedded when ragway is compiled, and <code>web/dist</co
 cargo build --release --bin ragway</pre>
 <p><code>scripts/run</code> does both.</p></body></html>"#;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index))
-        .route("/assets/{file:.*}", web::get().to(asset));
+pub fn routes(r: &mut Routes) {
+    r.get("/", Rule::Public, index)
+        .get("/assets/{file:.*}", Rule::Public, asset);
 }
 
 fn find(path: &str) -> Option<&'static [u8]> {

@@ -10,7 +10,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::api::routes::Routes;
 use crate::api::views;
+use crate::auth::policy::Rule;
 use crate::auth::Caller;
 use crate::documents::{self, Upload};
 use crate::error::{ApiError, Code};
@@ -20,36 +22,29 @@ use crate::state::AppState;
 use crate::store::knowledge::{Document, DocumentStatus, PutOutcome};
 use crate::vector::{Filter, MatchValue};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/v1/knowledge_bases/{kb_id}/documents",
-        web::post().to(upload),
-    )
-    .route("/v1/knowledge_bases/{kb_id}/documents", web::get().to(list))
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}",
-        web::put().to(put),
-    )
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}",
-        web::get().to(get),
-    )
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}",
-        web::delete().to(delete),
-    )
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}/chunks",
-        web::get().to(chunks),
-    )
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}/text",
-        web::get().to(text),
-    )
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}/retry",
-        web::post().to(retry),
-    );
+pub fn routes(r: &mut Routes) {
+    const DOCS: &str = "/v1/knowledge_bases/{kb_id}/documents";
+    const DOC: &str = "/v1/knowledge_bases/{kb_id}/documents/{doc}";
+    r.post(DOCS, Rule::Project, upload)
+        .get(DOCS, Rule::Project, list)
+        .put(DOC, Rule::Project, put)
+        .get(DOC, Rule::Project, get)
+        .delete(DOC, Rule::Project, delete)
+        .get(
+            "/v1/knowledge_bases/{kb_id}/documents/{doc}/chunks",
+            Rule::Project,
+            chunks,
+        )
+        .get(
+            "/v1/knowledge_bases/{kb_id}/documents/{doc}/text",
+            Rule::Project,
+            text,
+        )
+        .post(
+            "/v1/knowledge_bases/{kb_id}/documents/{doc}/retry",
+            Rule::Project,
+            retry,
+        );
 }
 
 #[derive(Deserialize)]

@@ -1,18 +1,19 @@
 //! The request extractors every protected handler takes: [`Principal`] (who, by the bearer
-//! token) and [`Caller`] (who, acting in which project). They read the headers and hand them
-//! to `auth`, which decides; its errors become 401/403/400/404 through `error.rs`.
+//! token) and [`Caller`] (who, acting in which project). Neither decides anything: the route's
+//! rule (`api::routes`, `auth::policy`) ran before the handler and left its grant in the
+//! request; a handler asking for more than its rule grants is a bug in the route table, and
+//! answers 500 (the authorization matrix test calls every route, so it cannot go unnoticed).
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{ready, Ready};
 
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
-use crate::auth::{self, Caller, Principal, PROJECT_HEADER, USER_HEADER};
+use crate::auth::policy::Access;
+use crate::auth::{Caller, Principal};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// A header's trimmed text; None when absent or empty, 400 when not text.
-fn header(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn header(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiError> {
     match req.headers().get(name) {
         None => Ok(None),
         Some(v) => {
@@ -25,41 +26,38 @@ fn header(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
-}
-
-async fn principal(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let state = state(req)?;
-    let authorization = header(req, "Authorization")?;
-    Ok(auth::authenticate(&state, authorization.as_deref()).await?)
+fn access(req: &HttpRequest) -> Result<Access, ApiError> {
+    req.extensions().get::<Access>().cloned().ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!(
+            "{} {}: the route's rule grants no token, yet its handler asks for one",
+            req.method(),
+            req.path()
+        ))
+    })
 }
 
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+    type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { principal(&req).await })
+        ready(access(req).map(|a| a.principal))
     }
 }
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+    type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let principal = principal(&req).await?;
-            let (user, project) = (header(&req, USER_HEADER)?, header(&req, PROJECT_HEADER)?);
-            let state = state(&req)?;
-            let caller = auth::resolve(&state, principal, user, project).await?;
-            tracing::Span::current().record("project", caller.project_id.as_str());
-            Ok(caller)
-        })
+        ready(access(req).and_then(|a| {
+            a.caller.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!(
+                    "{} {}: the route's rule acts in no project, yet its handler asks for one",
+                    req.method(),
+                    req.path()
+                ))
+            })
+        }))
     }
 }

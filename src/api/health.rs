@@ -5,14 +5,16 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::api::routes::Routes;
+use crate::auth::policy::Rule;
 use crate::metrics;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .route("/openapi.json", web::get().to(openapi));
+pub fn routes(r: &mut Routes) {
+    r.get("/healthz", Rule::Public, healthz)
+        .get("/readyz", Rule::Public, readyz)
+        .get("/metrics", Rule::Public, metrics)
+        .get("/openapi.json", Rule::Public, openapi);
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -4,7 +4,9 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::api::routes::Routes;
 use crate::api::views;
+use crate::auth::policy::Rule;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::jobs;
@@ -13,14 +15,15 @@ use crate::state::AppState;
 use crate::store::jobs::{JobFilter, JobKind, JobStatus};
 use ragway_protocol::knowledge::ReindexRequest;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
+pub fn routes(r: &mut Routes) {
+    r.post(
         "/v1/knowledge_bases/{kb_id}/reindex",
-        web::post().to(reindex),
+        Rule::Project,
+        reindex,
     )
-    .route("/v1/jobs", web::get().to(list))
-    .route("/v1/jobs/{job_id}", web::get().to(get))
-    .route("/v1/jobs/{job_id}/cancel", web::post().to(cancel));
+    .get("/v1/jobs", Rule::Project, list)
+    .get("/v1/jobs/{job_id}", Rule::Project, get)
+    .post("/v1/jobs/{job_id}/cancel", Rule::Project, cancel);
 }
 
 /// `POST /v1/knowledge_bases/{kb_id}/reindex` → 202 with the queued job. An empty body

@@ -4,7 +4,9 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::api::routes::Routes;
 use crate::api::{validate_id, views};
+use crate::auth::policy::Rule;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::knowledge;
@@ -12,12 +14,13 @@ use crate::state::AppState;
 use crate::store::knowledge::KnowledgeBase;
 use ragway_protocol::knowledge::{KnowledgeBaseDescription, NewKnowledgeBase};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/knowledge_bases", web::post().to(create))
-        .route("/v1/knowledge_bases", web::get().to(list))
-        .route("/v1/knowledge_bases/{kb_id}", web::get().to(get))
-        .route("/v1/knowledge_bases/{kb_id}", web::patch().to(update))
-        .route("/v1/knowledge_bases/{kb_id}", web::delete().to(delete));
+pub fn routes(r: &mut Routes) {
+    const KB: &str = "/v1/knowledge_bases/{kb_id}";
+    r.post("/v1/knowledge_bases", Rule::Project, create)
+        .get("/v1/knowledge_bases", Rule::Project, list)
+        .get(KB, Rule::Project, get)
+        .patch(KB, Rule::Project, update)
+        .delete(KB, Rule::Project, delete);
 }
 
 #[derive(Deserialize)]

@@ -1,4 +1,5 @@
-//! Thin HTTP handlers, one module per resource, each with its own `configure`.
+//! Thin HTTP handlers, one module per resource, each adding its routes to the route table
+//! (`routes`) with the authorization rule of each.
 
 use actix_web::web;
 
@@ -12,21 +13,27 @@ pub mod extract;
 pub mod health;
 pub mod jobs;
 pub mod knowledge_bases;
+pub mod routes;
 pub mod search;
 pub mod tenancy;
 pub mod views;
 
-/// Mount every route.
+/// Mount every route, each behind the guard of its rule.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    health::configure(cfg);
-    chat::configure(cfg);
-    tenancy::configure(cfg);
-    knowledge_bases::configure(cfg);
-    documents::configure(cfg);
-    search::configure(cfg);
-    jobs::configure(cfg);
-    catalog::configure(cfg);
-    console::configure(cfg);
+    routes_into(&mut routes::Routes::mount(cfg));
+}
+
+/// Every resource's routes, into one table.
+pub(crate) fn routes_into(r: &mut routes::Routes) {
+    health::routes(r);
+    chat::routes(r);
+    tenancy::routes(r);
+    knowledge_bases::routes(r);
+    documents::routes(r);
+    search::routes(r);
+    jobs::routes(r);
+    catalog::routes(r);
+    console::routes(r);
 }
 
 /// Ids chosen by callers (users, projects, knowledge bases): 1–64 of `a-z A-Z 0-9 _ - .`,

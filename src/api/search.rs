@@ -4,14 +4,16 @@ use actix_web::{web, HttpResponse};
 use ragway_protocol::search::SearchRequest;
 use serde_json::{json, Value};
 
+use crate::api::routes::Routes;
+use crate::auth::policy::Rule;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::knowledge;
 use crate::retrieval::{self, SearchParams};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/knowledge_bases/{kb_id}/search", web::post().to(search));
+pub fn routes(r: &mut Routes) {
+    r.post("/v1/knowledge_bases/{kb_id}/search", Rule::Project, search);
 }
 
 async fn search(

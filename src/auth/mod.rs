@@ -1,7 +1,8 @@
 //! Who is calling, and in which project. The seed's headers: `Authorization: Bearer <token>`
 //! (a user's PAT, a project's service key or the admin token), `X-USER-ID`, `X-PROJECT-ID`.
-//! Every route that touches a project's data takes a [`Caller`], so tenancy is decided here
-//! once; `api::extract` reads the headers and calls `authenticate` and `resolve`.
+//! Every route names a [`policy::Rule`]; the rule is evaluated before its handler runs
+//! (`authenticate`, then `resolve` or a rule of its own), so tenancy is decided here once.
+//! `tenancy` holds the operations on users, projects, members and tokens.
 
 use secrecy::ExposeSecret;
 
@@ -10,6 +11,8 @@ use crate::store::tenancy::TokenKind;
 use crate::store::StoreError;
 
 pub mod bootstrap;
+pub mod policy;
+pub mod tenancy;
 pub mod token;
 
 pub const USER_HEADER: &str = "X-USER-ID";
@@ -36,6 +39,27 @@ pub enum AuthError {
     /// The token is valid but may not act there.
     #[error("{0}")]
     Forbidden(String),
+    /// A thing the request names (user, project, token, invitation) does not exist, or is not
+    /// the caller's to see; `param` says where it was named.
+    #[error("{message}")]
+    NotFound {
+        param: &'static str,
+        message: String,
+    },
+    /// A request value is wrong; `param` names it.
+    #[error("{message}")]
+    Invalid {
+        param: &'static str,
+        message: String,
+    },
+    /// The user or project exists already.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// The change would leave the project without an owner.
+    #[error(
+        "`{user}` is the last owner of project `{project}`: make another member an owner first"
+    )]
+    LastOwner { user: String, project: String },
     /// A stored token whose owner does not fit its kind: a bug or a manual edit.
     #[error("token {0} has an inconsistent owner")]
     Inconsistent(String),
@@ -177,8 +201,8 @@ fn service_acts_in(
     Ok((Some(user), project_id.to_owned()))
 }
 
-/// A PAT acts as its user, in the named project, its scope, or the user's only project; the
-/// user must be a member there.
+/// A PAT acts as its user, in the named project, its scope, or the user's default project;
+/// the user must be a member there.
 async fn user_acts_in(
     state: &AppState,
     user_id: &str,
@@ -201,17 +225,40 @@ async fn user_acts_in(
         }
         (Some(p), _) => p,
         (None, Some(s)) => s.clone(),
-        (None, None) => {
-            let mut projects = state.db.user_projects(user_id).await?;
-            if projects.len() != 1 {
-                return Err(missing_project());
-            }
-            projects.remove(0).id
-        }
+        (None, None) => return default_project(state, user_id).await,
+    };
+    if state.db.membership(user_id, &project).await?.is_none() {
+        return Err(not_a_member(user_id, &project));
+    }
+    Ok(project)
+}
+
+fn not_a_member(user: &str, project: &str) -> AuthError {
+    AuthError::Forbidden(format!(
+        "user `{user}` is not a member of project `{project}`"
+    ))
+}
+
+/// The project a PAT acts in when none is named: the user's stored default. It is set to their
+/// first project and changed only by them, so what others do (inviting them elsewhere,
+/// removing them) never moves their requests to another project; a default they are no longer
+/// a member of answers 403 instead.
+async fn default_project(state: &AppState, user_id: &str) -> Result<String, AuthError> {
+    let default = state
+        .db
+        .get_user(user_id)
+        .await?
+        .and_then(|u| u.default_project_id);
+    let Some(project) = default else {
+        return Err(AuthError::MissingHeader {
+            header: PROJECT_HEADER,
+            with: "with this token: its user has no default project",
+        });
     };
     if state.db.membership(user_id, &project).await?.is_none() {
         return Err(AuthError::Forbidden(format!(
-            "user `{user_id}` is not a member of project `{project}`"
+            "user `{user_id}` is no longer a member of project `{project}`, their default \
+             project: name a project in {PROJECT_HEADER} or choose another default"
         )));
     }
     Ok(project)

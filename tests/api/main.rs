@@ -7,6 +7,7 @@
 mod cli;
 
 mod auth;
+mod authz;
 mod chat;
 mod config;
 mod console;
@@ -18,6 +19,7 @@ mod faults;
 mod helpers;
 mod jobs;
 mod llm_e2e;
+mod members;
 mod openapi;
 mod shutdown;
 mod vector_store;
