@@ -1,4 +1,4 @@
-//! Liveness (`/healthz`: the process answers), readiness (`/readyz`: every dependency a
+//! Liveness (`/healthz`, and `/health` where JamAI's SDK asks: the process answers), readiness (`/readyz`: every dependency a
 //! request needs answers too), Prometheus metrics (`/metrics`) and the API's description
 //! (`/openapi.json`, from `docs/openapi.json`; a test keeps it in step with the routes).
 
@@ -10,6 +10,7 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
+        .route("/health", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
         .route("/openapi.json", web::get().to(openapi));

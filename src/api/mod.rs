@@ -7,26 +7,36 @@ use crate::error::ApiError;
 pub mod catalog;
 pub mod chat;
 pub mod console;
+pub mod dialect;
 pub mod documents;
 pub mod extract;
 pub mod health;
 pub mod jobs;
 pub mod knowledge_bases;
+pub mod models;
 pub mod search;
 pub mod tenancy;
 pub mod views;
 
-/// Mount every route.
+/// Mount every route: the API at the root and again under `/api` (JamAI's hosted base URL
+/// ends in `/api`, a self-hosted one may not; its SDK works with either), the console at `/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes(cfg);
+    cfg.service(web::scope("/api").configure(routes));
+    console::configure(cfg);
+}
+
+/// The API's routes.
+fn routes(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
     chat::configure(cfg);
+    models::configure(cfg);
     tenancy::configure(cfg);
     knowledge_bases::configure(cfg);
     documents::configure(cfg);
     search::configure(cfg);
     jobs::configure(cfg);
     catalog::configure(cfg);
-    console::configure(cfg);
 }
 
 /// Ids chosen by callers (users, projects, knowledge bases): 1–64 of `a-z A-Z 0-9 _ - .`,
