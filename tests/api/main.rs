@@ -8,6 +8,7 @@ mod cli;
 
 mod auth;
 mod chat;
+mod compat;
 mod config;
 mod console;
 mod console_api;
