@@ -20,5 +20,7 @@ mod helpers;
 mod jobs;
 mod llm_e2e;
 mod openapi;
+mod sdk_compat;
 mod shutdown;
+mod slow_proxy;
 mod vector_store;
