@@ -376,3 +376,56 @@ async fn backend_models_are_listed_refreshed_and_enforced() {
         "{b}"
     );
 }
+
+/// `ragway serve` with only `OPENAI_BASE_URL` (no model list): the backend's own models are
+/// listed and enforced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_base_url_alone_serves_the_backends_models() {
+    let fake = FakeOpenAi::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = crate::helpers::ragway_command(data.path())
+        .arg("serve")
+        .env("RAGWAY__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("OPENAI_BASE_URL", &fake.base_url)
+        .env_remove("OPENAI_MODEL")
+        .env_remove("OPENAI_API_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "ragway serve did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = std::fs::read_to_string(data.path().join("dev-token")).unwrap();
+    let get = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .bearer_auth(token.trim())
+            .send()
+    };
+    let ids: Value = get("/v1/models/ids").await.unwrap().json().await.unwrap();
+    assert_eq!(ids, json!(FAKE_MODELS));
+    let chat = |model: &str| {
+        client
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(token.trim())
+            .json(&json!({"model": model, "messages": user("hi")}))
+            .send()
+    };
+    assert_eq!(chat("echo").await.unwrap().status(), 200);
+    let res = chat("gpt-4o").await.unwrap();
+    assert_eq!(res.status(), 404);
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "model_not_found", "{b}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
