@@ -4,7 +4,8 @@
 //! exhaustive `From` per layer's error enum picks the code (and the parameter) for each of
 //! its variants. Unexpected failures are logged with their cause chain and answered with an
 //! opaque message. The body is OpenAI's `{"error": {"message", "type", "param", "code"}}` with
-//! the message also at the top level (`"message"`), for JamAI's SDK.
+//! the message also at the top level (`"message"`), for JamAI's SDK; the one status that
+//! depends on the client (400, which JamAI's dialect gets as 422) is `api::dialect`'s.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
