@@ -150,7 +150,10 @@ impl Generation {
     pub fn from_config(cfg: &GenerationConfig) -> anyhow::Result<Generation> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the 5 s after which llama.cpp, uvicorn and actix close an idle keep-alive
+            // connection: reusing one the server is closing fails the request ("connection
+            // closed before message completed"), which no retry may safely repeat.
+            .pool_idle_timeout(Duration::from_secs(4))
             .build()?;
         let mut models = Vec::new();
         let mut backends = Vec::new();
