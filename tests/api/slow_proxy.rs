@@ -25,7 +25,11 @@ pub struct SlowProxy {
 impl SlowProxy {
     pub async fn start(upstream: &str, delay: Duration) -> SlowProxy {
         let data = web::Data::new(Upstream {
-            http: reqwest::Client::new(),
+            // A fresh connection per request: a pooled one llama.cpp is closing would fail it.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             base_url: upstream.to_owned(),
             delay,
         });
