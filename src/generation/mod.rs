@@ -42,7 +42,7 @@ pub struct Model {
 /// Why a generation call failed. The messages are the ones clients see.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerationError {
-    #[error("model `{name}` does not exist; available: {}", available.join(", "))]
+    #[error("model `{name}` does not exist; available: {}", listing(available))]
     UnknownModel {
         name: String,
         available: Vec<String>,
@@ -74,6 +74,27 @@ impl GenerationError {
             _ => None,
         }
     }
+}
+
+/// The first model names, for a message (a hosted backend lists a hundred).
+fn listing(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut out = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        out.push_str(&format!(
+            " and {} more (GET /v1/models)",
+            names.len() - SHOWN
+        ));
+    }
+    if out.is_empty() {
+        out.push_str("none");
+    }
+    out
 }
 
 /// A status by which a backend refuses the request itself.
@@ -229,9 +250,11 @@ impl Generation {
     }
 
     async fn list_models(&self, i: usize, b: &Backend) -> Result<Vec<Model>, GenerationError> {
+        // A request may be waiting on this list: a backend that does not answer it soon is
+        // reported, not waited for as long as for an answer.
         let res = self
             .authorize(self.http.get(format!("{}/models", b.base_url)), b)
-            .timeout(self.timeout)
+            .timeout(self.timeout.min(Duration::from_secs(10)))
             .send()
             .await
             .map_err(send_error)?;
@@ -383,4 +406,48 @@ fn upstream(status: u16, text: &str) -> GenerationError {
     let body = serde_json::from_str(text)
         .unwrap_or_else(|_| serde_json::json!({"error": {"message": text}}));
     GenerationError::Upstream { status, body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn listed_models_and_their_context() {
+        let m = listed_model(1, "b", &json!({"id": "qwen", "max_model_len": 32768})).unwrap();
+        assert_eq!(
+            (m.id.as_str(), m.context_length, m.backend),
+            ("qwen", 32768, 1)
+        );
+        let m = listed_model(0, "b", &json!({"id": "x", "context_length": 4096})).unwrap();
+        assert_eq!(m.context_length, 4096);
+        let m = listed_model(0, "b", &json!({"id": "x", "context_length": 3})).unwrap();
+        assert_eq!(
+            m.context_length, 8192,
+            "an implausible length is not believed"
+        );
+        assert!(listed_model(0, "b", &json!({"object": "model"})).is_none());
+        assert!(listed_model(0, "b", &json!({"id": ""})).is_none());
+    }
+
+    #[test]
+    fn unknown_model_messages_name_at_most_twenty() {
+        let names: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
+        let e = GenerationError::UnknownModel {
+            name: "x".into(),
+            available: names,
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("model `x` does not exist; available: m0, m1,"),
+            "{text}"
+        );
+        assert!(text.ends_with("m19 and 5 more (GET /v1/models)"), "{text}");
+        let none = GenerationError::UnknownModel {
+            name: "x".into(),
+            available: vec![],
+        };
+        assert!(none.to_string().ends_with("available: none"));
+    }
 }
