@@ -58,6 +58,9 @@ pub struct GenerationConfig {
     /// Longest wait for a backend's answer (non-streaming) or its next streamed event.
     pub timeout_secs: u64,
     pub connect_timeout_secs: u64,
+    /// How often a backend configured without a model list is asked for its models
+    /// (`GET /models`); 0 = only at start (and when a request finds no list yet).
+    pub models_refresh_secs: u64,
 }
 
 impl Default for GenerationConfig {
@@ -67,6 +70,7 @@ impl Default for GenerationConfig {
             backends: Vec::new(),
             timeout_secs: 120,
             connect_timeout_secs: 5,
+            models_refresh_secs: 60,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct BackendConfig {
     /// Base URL including the version, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
     pub api_key: Option<SecretString>,
+    /// The models it serves; empty = the ones its own `GET /models` lists.
+    #[serde(default)]
     pub models: Vec<ModelConfig>,
 }
 
@@ -535,8 +541,8 @@ impl Config {
             }
         }
         if let Some(d) = &g.default_model {
-            let any_wildcard = g.backends.iter().any(|b| b.models.is_empty());
-            if !seen.contains(d.as_str()) && !any_wildcard {
+            let any_listing = g.backends.iter().any(|b| b.models.is_empty());
+            if !seen.contains(d.as_str()) && !any_listing {
                 return Err(invalid(
                     "generation.default_model",
                     format!("`{d}` is not a configured model"),

@@ -3,7 +3,9 @@
 //! its HTTP status, OpenAI error `type` and whether its message is shown. Below it, one
 //! exhaustive `From` per layer's error enum picks the code (and the parameter) for each of
 //! its variants. Unexpected failures are logged with their cause chain and answered with an
-//! opaque message. The body is OpenAI's: `{"error": {"message", "type", "param", "code"}}`.
+//! opaque message. The body is OpenAI's `{"error": {"message", "type", "param", "code"}}` with
+//! the message also at the top level (`"message"`), for JamAI's SDK; the one status that
+//! depends on the client (400, which JamAI's dialect gets as 422) is `api::dialect`'s.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -114,9 +116,12 @@ pub struct ApiError {
     cause: Option<anyhow::Error>,
 }
 
+/// OpenAI's `{"error": {…}}`, plus the message at the top level, where JamAI's SDK (and
+/// other FastAPI-style clients) read it: one body every client understands.
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -175,9 +180,11 @@ impl ApiError {
     /// The OpenAI-shaped body, also used for in-stream SSE error events.
     pub fn body(&self) -> serde_json::Value {
         let row = self.code.row();
+        let message = row.opaque.unwrap_or(&self.message);
         serde_json::to_value(ErrorBody {
+            message,
             error: ErrorDetail {
-                message: row.opaque.unwrap_or(&self.message),
+                message,
                 kind: row.kind,
                 param: self.param.as_deref(),
                 code: Some(row.code),
@@ -260,7 +267,7 @@ impl From<GenerationError> for ApiError {
     fn from(err: GenerationError) -> Self {
         let message = err.to_string();
         match &err {
-            GenerationError::UnknownModel(_) => {
+            GenerationError::UnknownModel { .. } => {
                 ApiError::new(Code::ModelNotFound, message).with_param("model")
             }
             GenerationError::NoBackend => ApiError::new(Code::ServiceUnavailable, message),
@@ -437,7 +444,13 @@ mod tests {
 
     #[test]
     fn the_table_decides_status_type_code_and_what_is_shown() {
-        let (s, b) = answer(ApiError::internal(anyhow::anyhow!("secret detail")));
+        let e = ApiError::internal(anyhow::anyhow!("secret detail"));
+        assert_eq!(
+            e.body()["message"],
+            "internal server error",
+            "top level too"
+        );
+        let (s, b) = answer(e);
         assert_eq!(
             (s, &b["message"], &b["code"]),
             (

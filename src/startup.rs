@@ -44,6 +44,10 @@ impl Application {
         let state = Arc::new(AppState::load(config, embedder).await?);
         let mut workers = crate::documents::worker::spawn(state.clone(), ingest_workers);
         workers.extend(crate::jobs::worker::spawn(state.clone(), job_workers));
+        let models = state.clone();
+        workers.push(tokio::spawn(async move {
+            models.generation.keep_models_fresh().await
+        }));
         let state = web::Data::from(state);
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -55,6 +59,7 @@ impl Application {
                         .error_handler(error::json_error_handler),
                 )
                 .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+                .wrap(from_fn(api::dialect::statuses))
                 .wrap(from_fn(telemetry::request_span))
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))

@@ -11,7 +11,7 @@ use crate::filter::Filter;
 use crate::params::{
     default, fail, from_value, nullable, optional, or_default, true_unless_false, yes, Candidates,
     Diversity, MaxChunksPerDocument, MaxContextTokens, MaxTokens, Neighbors, Param, Penalty,
-    ScoreThreshold, Temperature, TopP, K, N,
+    ScoreThreshold, Temperature, ThinkingBudget, TopP, K, N,
 };
 use crate::search::{Fusion, SearchMode};
 use crate::words::word_enum;
@@ -86,6 +86,17 @@ pub struct ChatRequest {
     pub rag: Option<RagParams>,
     #[serde(default)]
     pub stream_options: Option<Value>,
+    /// How much a reasoning model thinks; forwarded to reasoning models only.
+    #[serde(default)]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// JamAI's reasoning budget in tokens; for reasoning models it becomes a
+    /// `reasoning_effort` when none was sent (see [`ChatRequest::backend_reasoning_effort`]).
+    #[serde(default, deserialize_with = "optional::<_, ThinkingBudget>")]
+    pub thinking_budget: Option<u32>,
+    /// JamAI's reasoning summary: checked, never forwarded (chat completions have no such
+    /// field; OpenAI's Responses API does).
+    #[serde(default)]
+    pub reasoning_summary: Option<ReasoningSummary>,
     /// Other OpenAI fields (`response_format`, `seed`, `logprobs`, …), forwarded as they came.
     #[serde(flatten)]
     pub passthrough: Map<String, Value>,
@@ -103,6 +114,27 @@ word_enum! {
         Assistant = "assistant",
         Tool = "tool",
         Developer = "developer",
+    }
+}
+
+word_enum! {
+    /// `reasoning_effort`: OpenAI's words, plus JamAI's `disable`.
+    pub enum ReasoningEffort("reasoning_effort") {
+        Disable = "disable",
+        None = "none",
+        Minimal = "minimal",
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+    }
+}
+
+word_enum! {
+    /// JamAI's `reasoning_summary`.
+    pub enum ReasoningSummary("reasoning_summary") {
+        Auto = "auto",
+        Concise = "concise",
+        Detailed = "detailed",
     }
 }
 
@@ -263,6 +295,21 @@ impl ChatRequest {
             rag.resolve()?;
         }
         Ok(())
+    }
+
+    /// The `reasoning_effort` a reasoning model's backend gets: the one sent (JamAI's
+    /// `disable` as OpenAI's `none`), else JamAI's bands of `thinking_budget` (0 → `none`,
+    /// up to 1024 → `low`, up to 4096 → `medium`, more → `high`); None when neither was sent.
+    pub fn backend_reasoning_effort(&self) -> Option<ReasoningEffort> {
+        match (self.reasoning_effort, self.thinking_budget) {
+            (Some(ReasoningEffort::Disable), _) => Some(ReasoningEffort::None),
+            (Some(effort), _) => Some(effort),
+            (None, Some(0)) => Some(ReasoningEffort::None),
+            (None, Some(b)) if b <= 1024 => Some(ReasoningEffort::Low),
+            (None, Some(b)) if b <= 4096 => Some(ReasoningEffort::Medium),
+            (None, Some(_)) => Some(ReasoningEffort::High),
+            (None, None) => None,
+        }
     }
 
     /// `max_tokens` checked against the model: in [1, context_length − 1); default 2048 (or
@@ -797,6 +844,51 @@ mod tests {
             (Some(20), "max_completion_tokens")
         );
         assert!(r.max_tokens_for(21).is_err() && r.max_tokens_for(22).is_ok());
+    }
+
+    /// The body `jamaibase` 1.0.5 sends (`ChatRequest.model_dump(mode="json")`): every field,
+    /// nulls included, and its own reasoning fields.
+    #[test]
+    fn the_jamai_sdk_body_parses() {
+        let body = json!({"model": "", "rag_params": {"table_id": "kb", "reranking_model": null, "search_query": "", "k": 2, "rerank": true, "concat_reranker_input": false, "inline_citations": true}, "tools": null, "tool_choice": null, "temperature": 0.2, "top_p": 0.6, "stream": true, "max_tokens": 32, "stop": null, "presence_penalty": 0.0, "frequency_penalty": 0.0, "logit_bias": {}, "reasoning_effort": null, "thinking_budget": null, "reasoning_summary": "auto", "id": "", "messages": [{"role": "system", "content": "Be brief.", "name": null}, {"role": "user", "content": "How do otters sleep?", "name": null}], "max_completion_tokens": null, "n": 1, "user": ""});
+        let r = ChatRequest::parse(body).unwrap();
+        assert!(r.passthrough.is_empty(), "{:?}", r.passthrough);
+        assert_eq!(r.reasoning_summary, Some(ReasoningSummary::Auto));
+        assert_eq!((r.reasoning_effort, r.thinking_budget), (None, None));
+        assert_eq!(r.backend_reasoning_effort(), None);
+        assert_eq!(r.rag.unwrap().knowledge_base_ids, vec!["kb"]);
+        let m = json!([{"role": "user", "content": "hi"}]);
+        let effort = |extra: Value| {
+            let mut b = json!({"messages": m});
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            ChatRequest::parse(b)
+                .unwrap()
+                .backend_reasoning_effort()
+                .map(|e| e.as_str())
+        };
+        assert_eq!(effort(json!({"reasoning_effort": "disable"})), Some("none"));
+        assert_eq!(
+            effort(json!({"reasoning_effort": "high", "thinking_budget": 0})),
+            Some("high")
+        );
+        assert_eq!(effort(json!({"thinking_budget": 0})), Some("none"));
+        assert_eq!(effort(json!({"thinking_budget": 1024})), Some("low"));
+        assert_eq!(effort(json!({"thinking_budget": 4096})), Some("medium"));
+        assert_eq!(effort(json!({"thinking_budget": 4097})), Some("high"));
+        assert_eq!(
+            param_of(json!({"messages": m, "reasoning_effort": "max"})),
+            "reasoning_effort"
+        );
+        assert_eq!(
+            param_of(json!({"messages": m, "thinking_budget": -1})),
+            "thinking_budget"
+        );
+        assert_eq!(
+            param_of(json!({"messages": m, "reasoning_summary": "long"})),
+            "reasoning_summary"
+        );
     }
 
     #[test]

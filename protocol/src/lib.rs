@@ -3,6 +3,7 @@
 //! the server maps `ParamError` to its 400 and builds its domain calls from these types.
 
 pub mod chat;
+pub mod client;
 pub mod documents;
 pub mod error;
 pub mod filter;

@@ -304,6 +304,11 @@ int_param!(
     N: u32, 1, 128, default 1
 );
 
+int_param!(
+    /// JamAI's reasoning budget in tokens, 0..=1000000 (0 = no reasoning).
+    ThinkingBudget: u32, 0, 1_000_000
+);
+
 /// Tokens to generate: at least 1 (the model's context bounds it later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MaxTokens(u32);

@@ -1,4 +1,4 @@
-//! `POST /v1/chat/completions` (the seed's contract), `GET /v1/models`, `GET /v1/chats/{id}`.
+//! `POST /v1/chat/completions` (the seed's contract) and `GET /v1/chats/{id}`.
 
 use std::convert::Infallible;
 
@@ -7,10 +7,11 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+use crate::api::dialect::ClientDialect;
 use crate::api::routes::Routes;
 use crate::api::views;
 use crate::auth::policy::Rule;
-use crate::auth::{Caller, Principal};
+use crate::auth::Caller;
 use crate::chat;
 use crate::chat::stream::StreamItem;
 use crate::error::ApiError;
@@ -19,20 +20,20 @@ use ragway_protocol::chat::ChatRequest;
 
 pub fn routes(r: &mut Routes) {
     r.post("/v1/chat/completions", Rule::Project, completions)
-        .get("/v1/models", Rule::Token, models)
         .get("/v1/chats/{chat_id}", Rule::Project, chat_log);
 }
 
 async fn completions(
     state: web::Data<AppState>,
     caller: Caller,
+    ClientDialect(dialect): ClientDialect,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let request = ChatRequest::parse(body.into_inner())?;
     let streaming = request.stream;
     let turn = chat::prepare(&state, caller, request).await?;
     if streaming {
-        let items = chat::stream::start(state.into_inner(), turn).await?;
+        let items = chat::stream::start(state.into_inner(), turn, dialect).await?;
         return Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("Cache-Control", "no-cache"))
@@ -47,19 +48,8 @@ fn sse_frame(item: StreamItem) -> Bytes {
     match item {
         StreamItem::Chunk(v) => Bytes::from(format!("data: {v}\n\n")),
         StreamItem::Error(e) => Bytes::from(format!("data: {}\n\n", ApiError::from(e).body())),
-        StreamItem::KeepAlive => Bytes::from_static(b": keep-alive\n\n"),
         StreamItem::Done => Bytes::from_static(b"data: [DONE]\n\n"),
     }
-}
-
-async fn models(state: web::Data<AppState>, _who: Principal) -> Result<HttpResponse, ApiError> {
-    let data: Vec<Value> = state
-        .generation
-        .models()
-        .iter()
-        .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by, "context_length": m.context_length}))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
 }
 
 async fn chat_log(

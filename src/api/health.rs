@@ -1,4 +1,4 @@
-//! Liveness (`/healthz`: the process answers), readiness (`/readyz`: every dependency a
+//! Liveness (`/healthz`, and `/health` where JamAI's SDK asks: the process answers), readiness (`/readyz`: every dependency a
 //! request needs answers too), Prometheus metrics (`/metrics`) and the API's description
 //! (`/openapi.json`, from `docs/openapi.json`; a test keeps it in step with the routes).
 
@@ -12,6 +12,7 @@ use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
     r.get("/healthz", Rule::Public, healthz)
+        .get("/health", Rule::Public, healthz)
         .get("/readyz", Rule::Public, readyz)
         .get("/metrics", Rule::Public, metrics)
         .get("/openapi.json", Rule::Public, openapi);

@@ -8,32 +8,43 @@ use crate::error::ApiError;
 pub mod catalog;
 pub mod chat;
 pub mod console;
+pub mod dialect;
 pub mod documents;
 pub mod extract;
 pub mod health;
 pub mod jobs;
 pub mod knowledge_bases;
+pub mod models;
 pub mod routes;
 pub mod search;
 pub mod tenancy;
 pub mod views;
 
-/// Mount every route, each behind the guard of its rule.
+/// Mount every route, each behind the guard of its rule: the API at the root and again under
+/// `/api` (JamAI's hosted base URL ends in `/api`, a self-hosted one may not; its SDK works
+/// with either), the console at `/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     routes_into(&mut routes::Routes::mount(cfg));
+    cfg.service(web::scope("/api").configure(|api| api_routes(&mut routes::Routes::mount(api))));
 }
 
-/// Every resource's routes, into one table.
+/// Every route, into one table (the `/api` mirror is the same routes again).
 pub(crate) fn routes_into(r: &mut routes::Routes) {
+    api_routes(r);
+    console::routes(r);
+}
+
+/// The API's routes.
+fn api_routes(r: &mut routes::Routes) {
     health::routes(r);
     chat::routes(r);
+    models::routes(r);
     tenancy::routes(r);
     knowledge_bases::routes(r);
     documents::routes(r);
     search::routes(r);
     jobs::routes(r);
     catalog::routes(r);
-    console::routes(r);
 }
 
 /// Ids chosen by callers (users, projects, knowledge bases): 1–64 of `a-z A-Z 0-9 _ - .`,

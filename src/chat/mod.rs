@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use ragway_protocol::ParamError;
 
@@ -17,6 +17,7 @@ use crate::store::knowledge::KnowledgeBase;
 use crate::store::StoreError;
 
 pub mod citations;
+pub mod forward;
 pub mod log;
 pub mod prompt;
 pub mod stream;
@@ -130,7 +131,7 @@ pub async fn prepare(
         search_query = Some(query);
         chunks = kept;
     }
-    let body = forward_body(&request, &model, messages, max_tokens);
+    let body = forward::body(&request, &model, messages, max_tokens);
     Ok(Turn {
         caller,
         request,
@@ -265,7 +266,10 @@ pub async fn retrieve(
     Ok(retrieval::expand_neighbors(state, kbs, chunks, rag.neighbors).await?)
 }
 
-/// The seed's `references` object.
+/// The seed's `references` object. Each chunk is JamAI's `Chunk` (whose `context` is a map of
+/// strings, shown to the model as extra context): the knowledge base in `context`, and the
+/// chunk's place in its document (`ordinal`, `char_start`, `char_end`: numbers) and `kb_id` as
+/// fields of their own, which clients that do not know them ignore.
 pub fn references_json(query: &str, chunks: &[RetrievedChunk]) -> Value {
     let items: Vec<Value> = chunks
         .iter()
@@ -278,56 +282,17 @@ pub fn references_json(query: &str, chunks: &[RetrievedChunk]) -> Value {
                 "file_path": c.external_id.clone().unwrap_or_default(),
                 "document_id": c.document_id,
                 "chunk_id": c.chunk_id,
-                "context": {"kb_id": c.kb_id, "ordinal": c.ordinal, "char_start": c.char_start, "char_end": c.char_end},
+                "context": {"kb_id": c.kb_id},
+                "kb_id": c.kb_id,
+                "ordinal": c.ordinal,
+                "char_start": c.char_start,
+                "char_end": c.char_end,
                 "metadata": c.metadata,
                 "score": c.score,
             })
         })
         .collect();
     json!({"object": "chat.references", "search_query": query, "chunks": items})
-}
-
-/// The body the backend gets: the seed's defaults made explicit, the model's unsupported
-/// parameters dropped, unknown OpenAI fields passed through.
-fn forward_body(r: &ChatRequest, model: &Model, messages: Vec<Value>, max_tokens: u32) -> Value {
-    let mut b: Map<String, Value> = r.passthrough.clone();
-    b.insert("model".into(), json!(model.upstream_id));
-    b.insert("messages".into(), Value::Array(messages));
-    b.insert("temperature".into(), json!(r.temperature));
-    b.insert("top_p".into(), json!(r.top_p));
-    b.insert(r.max_tokens_field.into(), json!(max_tokens));
-    b.insert("stream".into(), json!(r.stream));
-    if let Some(s) = &r.stop {
-        b.insert("stop".into(), json!(s));
-    }
-    if r.presence_penalty != 0.0 {
-        b.insert("presence_penalty".into(), json!(r.presence_penalty));
-    }
-    if r.frequency_penalty != 0.0 {
-        b.insert("frequency_penalty".into(), json!(r.frequency_penalty));
-    }
-    if let Some(lb) = &r.logit_bias {
-        b.insert("logit_bias".into(), Value::Object(lb.clone()));
-    }
-    if r.n != 1 {
-        b.insert("n".into(), json!(r.n));
-    }
-    if let Some(t) = &r.tools {
-        b.insert("tools".into(), json!(t));
-        b.insert("tool_choice".into(), r.tool_choice.clone());
-    }
-    if let Some(u) = &r.user {
-        b.insert("user".into(), json!(u));
-    }
-    if r.stream {
-        if let Some(o) = &r.stream_options {
-            b.insert("stream_options".into(), o.clone());
-        }
-    }
-    for p in &model.dropped {
-        b.remove(p);
-    }
-    Value::Object(b)
 }
 
 /// A whole completion: the backend's answer plus `references` and checked `citations`.

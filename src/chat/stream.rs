@@ -1,9 +1,14 @@
-//! Streaming answers as OpenAI-compatible SSE: first a valid `chat.completion.chunk` (empty
-//! assistant delta) carrying `references`, then the backend's deltas as they come, the chunk
-//! with a choice's `finish_reason` carrying that choice's checked `citations`, then
-//! `data: [DONE]`. An error after the start is one `{"error": …}` event, then `[DONE]`. A
-//! client that goes away drops the receiver, which ends the pump and the backend request.
-//! This module yields typed items; `api::chat` frames them as SSE bytes.
+//! Streaming answers as SSE that both OpenAI's SDKs and JamAI's parse: first the references
+//! (when `rag_params` was given), then the backend's deltas as they come, the chunk with a
+//! choice's `finish_reason` carrying that choice's checked `citations`, then `data: [DONE]`.
+//! The first event is a `chat.completion.chunk` with an empty assistant delta per choice that
+//! carries `references`; for JamAI's dialect it is JamAI's own `chat.references` event (its
+//! `chunks` and `search_query` at the top level) with the same envelope, which OpenAI parsers
+//! read as an empty delta. While the backend is quiet, a keep-alive every second is a
+//! `chat.completion.chunk` with empty content (JamAI's SDK fails on SSE comment lines). An
+//! error after the start is one `{"error": …}` event, then `[DONE]`. A client that goes away
+//! drops the receiver, which ends the pump and the backend request. This module yields typed
+//! items; `api::chat` frames them as SSE bytes.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,19 +20,18 @@ use tokio::sync::mpsc;
 use super::{citations, log, ChatError, Turn};
 use crate::generation::GenerationError;
 use crate::state::AppState;
+use ragway_protocol::client::Dialect;
 
-/// Quiet time after which a keep-alive comment is sent.
+/// Quiet time after which a keep-alive chunk is sent.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One item of the answer stream, in order.
 #[derive(Debug)]
 pub enum StreamItem {
-    /// A `chat.completion.chunk` (or the first chunk with `references`).
+    /// A `chat.completion.chunk`, the first event with the references, or a keep-alive.
     Chunk(Value),
     /// The stream failed after it started: one error event, then `Done`.
     Error(ChatError),
-    /// Nothing to say for a while: an SSE comment, so a gone client is noticed.
-    KeepAlive,
     /// `data: [DONE]`.
     Done,
 }
@@ -36,6 +40,7 @@ pub enum StreamItem {
 pub async fn start(
     state: Arc<AppState>,
     turn: Turn,
+    dialect: Dialect,
 ) -> Result<impl Stream<Item = StreamItem>, ChatError> {
     let backend = match &turn.fixed_answer {
         Some(_) => None,
@@ -48,7 +53,7 @@ pub async fn start(
         },
     };
     let (tx, rx) = mpsc::channel::<StreamItem>(32);
-    tokio::spawn(pump(state, turn, backend, tx));
+    tokio::spawn(pump(state, turn, dialect, backend, tx));
     Ok(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }))
@@ -64,25 +69,57 @@ fn chunk(turn: &Turn, choices: Value) -> Value {
     })
 }
 
-/// The opening chunk: an empty assistant delta per choice, and the references.
-fn opening(turn: &Turn) -> Value {
+/// One empty delta per choice: `{"role": "assistant", "content": ""}` opens a stream, and
+/// `{"content": ""}` keeps it alive (text that a client appending `content` can append).
+fn empty_deltas(turn: &Turn, delta: &Value) -> Value {
     let n = turn.request.n as usize;
-    let mut first = chunk(turn, Value::Array((0..n).map(|i| json!({"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null})).collect()));
+    Value::Array(
+        (0..n)
+            .map(|i| json!({"index": i, "delta": delta, "logprobs": null, "finish_reason": null}))
+            .collect(),
+    )
+}
+
+/// The opening event: an empty assistant delta per choice, and the references; for JamAI's
+/// dialect, JamAI's `chat.references` event in that envelope.
+fn opening(turn: &Turn, dialect: Dialect) -> Value {
+    let mut first = chunk(
+        turn,
+        empty_deltas(turn, &json!({"role": "assistant", "content": ""})),
+    );
     if let Some(refs) = &turn.references {
-        first["references"] = refs.clone();
+        match dialect {
+            Dialect::OpenAi => first["references"] = refs.clone(),
+            Dialect::JamAi => {
+                first["object"] = refs["object"].clone();
+                first["chunks"] = refs["chunks"].clone();
+                first["search_query"] = refs["search_query"].clone();
+            }
+        }
     }
     first
+}
+
+/// A keep-alive: an empty-content delta per choice. Writing it is also how the server notices
+/// a client that went away while the backend is quiet.
+fn keep_alive(turn: &Turn) -> Value {
+    chunk(turn, empty_deltas(turn, &json!({"content": ""})))
 }
 
 async fn pump<S>(
     state: Arc<AppState>,
     mut turn: Turn,
+    dialect: Dialect,
     backend: Option<S>,
     tx: mpsc::Sender<StreamItem>,
 ) where
     S: Stream<Item = Result<Value, GenerationError>> + Send + Unpin + 'static,
 {
-    if tx.send(StreamItem::Chunk(opening(&turn))).await.is_err() {
+    if tx
+        .send(StreamItem::Chunk(opening(&turn, dialect)))
+        .await
+        .is_err()
+    {
         return;
     }
     let started = Instant::now();
@@ -151,10 +188,12 @@ impl Relay {
                 _ = tx.closed() => return closed(),
             };
             let ev = match next {
-                // An SSE comment: clients ignore it, and writing it is how the server
-                // notices a client that went away while the backend is quiet.
-                Err(_) if tx.send(StreamItem::KeepAlive).await.is_err() => return closed(),
-                Err(_) => continue,
+                Err(_) => {
+                    if tx.send(StreamItem::Chunk(keep_alive(turn))).await.is_err() {
+                        return closed();
+                    }
+                    continue;
+                }
                 Ok(None) => return Ok(()),
                 Ok(Some(Err(e))) => {
                     let message = e.to_string();

@@ -283,6 +283,9 @@ check("chat with the llama.cpp model: references before the first token, the ans
   expect((await page.getByTestId("chat-error").count()) === 0, "chat error shown");
   const refs = await page.getByTestId("references").first().innerText();
   expect(refs.includes("How do sea otters sleep?"), `search query not shown: ${refs}`);
+  // Each reference links to its chunk: knowledge base, document and ordinal from the chunk.
+  const link = await page.getByTestId("references").first().getByRole("link").first().getAttribute("href");
+  expect(/^#\/kbs\/[^/]+\/docs\/[^/]+\/\d+$/.test(link ?? "") && !link.includes("undefined"), `reference link: ${link}`);
 });
 
 check("clickable citations with the server's check (echo backend)", async () => {

@@ -15,7 +15,12 @@ interface Reference {
   file_name: string;
   document_id: string;
   chunk_id: string;
-  context: { kb_id: string; ordinal: number; char_start: number | null; char_end: number | null };
+  /** JamAI's `Chunk.context` (strings only); the chunk's place is in its own fields. */
+  context: Record<string, string>;
+  kb_id: string;
+  ordinal: number;
+  char_start: number | null;
+  char_end: number | null;
   score: number;
 }
 
@@ -304,8 +309,8 @@ function TurnView({ t, n }: { t: Turn; n: number }) {
                   <CitationCheck t={t} index={i} />
                 </div>
                 <p class="snippet">{r.text}</p>
-                <a href={href("kbs", r.context.kb_id, "docs", r.document_id, String(r.context.ordinal))}>
-                  Open chunk #{r.context.ordinal} in its document
+                <a href={href("kbs", r.kb_id, "docs", r.document_id, String(r.ordinal))}>
+                  Open chunk #{r.ordinal} in its document
                 </a>
               </li>
             ))}
