@@ -21,3 +21,4 @@ mod llm_e2e;
 mod openapi;
 mod shutdown;
 mod vector_store;
+mod writers;
