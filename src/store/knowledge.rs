@@ -7,6 +7,7 @@ pub use ragway_protocol::documents::{DocumentStatus, PutOutcome};
 use sqlx::{AnyConnection, FromRow};
 
 use super::{decode, now_ms, Db, StoreError};
+use crate::config::DatabaseKind;
 
 /// A knowledge base's row.
 #[derive(Debug, Clone, FromRow)]
@@ -202,44 +203,77 @@ impl Db {
     }
 
     /// Insert a document, or replace the one with the same external id. Unchanged content
-    /// (and title and metadata) of a document that did not fail is left alone.
+    /// (and title and metadata) of a document that did not fail is left alone. Concurrent
+    /// calls for one external id queue on the row (the insert does nothing when it exists, and
+    /// the existing row is then locked), so all of them succeed and one document remains.
     pub async fn put_document(
         &self,
         doc: &NewDocument,
     ) -> Result<(Document, PutOutcome), StoreError> {
+        self.retrying("put_document", || self.put_document_once(doc))
+            .await
+    }
+
+    async fn put_document_once(
+        &self,
+        doc: &NewDocument,
+    ) -> Result<(Document, PutOutcome), sqlx::Error> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let existing = match &doc.external_id {
-            Some(ext) => by_external_id(&mut tx, doc, ext).await?,
-            None => None,
+        // A row that conflicts may be deleted before it is read; then insert again.
+        let mut tries = 0;
+        let (id, outcome) = loop {
+            tries += 1;
+            if insert_document(&mut tx, doc, now).await? {
+                break (doc.id.clone(), PutOutcome::Created);
+            }
+            let Some(old) = self.existing_document(&mut tx, doc).await? else {
+                if tries < 3 {
+                    continue;
+                }
+                return Err(sqlx::Error::RowNotFound);
+            };
+            let unchanged = old.content_hash == doc.content_hash
+                && old.title == doc.title
+                && old.metadata == doc.metadata
+                && old.status != DocumentStatus::Failed;
+            if unchanged {
+                break (old.id, PutOutcome::Unchanged);
+            }
+            replace_document(&mut tx, &old.id, doc, now).await?;
+            break (old.id, PutOutcome::Replaced);
         };
-        let outcome = match &existing {
-            Some(old)
-                if old.content_hash == doc.content_hash
-                    && old.title == doc.title
-                    && old.metadata == doc.metadata
-                    && old.status != DocumentStatus::Failed =>
-            {
-                PutOutcome::Unchanged
-            }
-            Some(old) => {
-                replace_document(&mut tx, &old.id, doc, now).await?;
-                PutOutcome::Replaced
-            }
-            None => {
-                insert_document(&mut tx, doc, now).await?;
-                PutOutcome::Created
-            }
-        };
-        let id = existing.as_ref().map_or(doc.id.as_str(), |d| d.id.as_str());
         let stored: Document = sqlx::query_as(&format!(
             "SELECT {DOC_COLUMNS} FROM documents WHERE id = $1"
         ))
-        .bind(id)
+        .bind(&id)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok((stored, outcome))
+    }
+
+    /// The stored document `doc` collides with (same external id), locked until the
+    /// transaction ends on PostgreSQL (SQLite's write transaction holds the whole file).
+    async fn existing_document(
+        &self,
+        conn: &mut AnyConnection,
+        doc: &NewDocument,
+    ) -> Result<Option<Document>, sqlx::Error> {
+        let lock = match self.kind {
+            DatabaseKind::Postgres => " FOR UPDATE",
+            DatabaseKind::Sqlite => "",
+        };
+        sqlx::query_as(&format!(
+            "SELECT {DOC_COLUMNS} FROM documents WHERE (project_id = $1 AND kb_id = $2 AND external_id = $3) \
+             OR id = $4{lock}"
+        ))
+        .bind(&doc.project_id)
+        .bind(&doc.kb_id)
+        .bind(&doc.external_id)
+        .bind(&doc.id)
+        .fetch_optional(conn)
+        .await
     }
 
     /// A document of `kb` in `project`, by id or by external id.
@@ -442,22 +476,6 @@ impl Db {
     }
 }
 
-/// The document of `doc`'s knowledge base with external id `ext`.
-async fn by_external_id(
-    conn: &mut AnyConnection,
-    doc: &NewDocument,
-    ext: &str,
-) -> Result<Option<Document>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {DOC_COLUMNS} FROM documents WHERE project_id = $1 AND kb_id = $2 AND external_id = $3"
-    ))
-    .bind(&doc.project_id)
-    .bind(&doc.kb_id)
-    .bind(ext)
-    .fetch_optional(conn)
-    .await
-}
-
 /// Give document `id` the new content and queue it again.
 async fn replace_document(
     conn: &mut AnyConnection,
@@ -488,17 +506,19 @@ async fn replace_document(
     Ok(())
 }
 
-/// A new queued document and its bytes.
+/// A new queued document and its bytes, unless a document with its id or external id exists
+/// (false then: nothing was written).
 async fn insert_document(
     conn: &mut AnyConnection,
     doc: &NewDocument,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "INSERT INTO documents (id, project_id, kb_id, external_id, title, file_name, content_type, \
          metadata, content_hash, size_bytes, status, error, chunk_count, attempts, next_attempt_at, \
          created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, 0, 0, $11, $11, $11)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, 0, 0, $11, $11, $11) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(&doc.id)
     .bind(&doc.project_id)
@@ -513,10 +533,13 @@ async fn insert_document(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
     sqlx::query("INSERT INTO document_sources (document_id, content) VALUES ($1, $2)")
         .bind(&doc.id)
         .bind(&doc.content)
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(true)
 }

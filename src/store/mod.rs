@@ -20,6 +20,9 @@ pub mod tenancy;
 
 pub use error::StoreError;
 
+/// How often a write that met lock contention is tried again (see `Db::retrying`).
+const CONTENTION_RETRIES: u32 = 8;
+
 /// The metadata database: a pool and which backend it talks to.
 #[derive(Clone)]
 pub struct Db {
@@ -132,6 +135,31 @@ impl Db {
         match self.kind {
             DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             DatabaseKind::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Run `op` (one write: a statement or a whole transaction), again when the database
+    /// answered with lock contention: SQLITE_BUSY/LOCKED after busy_timeout ran out (another
+    /// process holds the write lock), or a PostgreSQL serialization failure or deadlock. Up to
+    /// `CONTENTION_RETRIES` times with doubling, jittered waits (about 6 s in all), each one
+    /// logged; then the error stands, as `Unavailable`.
+    pub(crate) async fn retrying<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            match op().await {
+                Err(e) if error::is_contention(&e) && attempt < CONTENTION_RETRIES => {
+                    attempt += 1;
+                    let base = 25u64 << attempt.min(7);
+                    let wait = base / 2 + rand::random::<u64>() % base;
+                    tracing::warn!(what, attempt, wait_ms = wait, error = %e, "database busy; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                other => return other.map_err(StoreError::from),
+            }
         }
     }
 

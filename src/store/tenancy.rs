@@ -82,7 +82,7 @@ impl Db {
             name: name.to_owned(),
             created_at: now_ms(),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(&project.id)
             .bind(&project.name)

@@ -167,3 +167,110 @@ async fn same_id_puts(backend: Backend) {
     assert_eq!(docs.len(), ROUNDS);
 }
 both_backends!(concurrent_puts_of_one_external_id, same_id_puts);
+
+/// One of the 64 writers, and what it should get.
+enum Write {
+    Upload(usize),
+    PutNew(usize),
+    PutSame(usize),
+    Delete(usize),
+    CreateKb(String),
+}
+
+async fn upload(app: &TestApp, token: &str, i: usize) -> (u16, Value) {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(body(1000 + i).into_bytes()).file_name(format!("up{i}.txt")),
+    );
+    let res = app
+        .client
+        .post(app.url("/v1/knowledge_bases/kb/documents"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let s = res.status().as_u16();
+    (s, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn mixed_writers(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let token = app.user_with_project("w", "writers").await;
+    let (s, b) = create_kb(&app, &token, "kb").await;
+    assert_eq!(s, 201, "{b}");
+    // Documents the burst deletes, ready before it starts.
+    for i in 0..8 {
+        let (s, b) = app
+            .call(
+                Method::PUT,
+                &format!("/v1/knowledge_bases/kb/documents/old{i}?wait=true"),
+                Some(&token),
+                &[],
+                Some(json!({"text": body(500 + i)})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+    let mut writes = Vec::new();
+    writes.extend((0..16).map(Write::Upload));
+    writes.extend((0..16).map(Write::PutNew));
+    writes.extend((0..16).map(Write::PutSame));
+    writes.extend((0..8).map(Write::Delete));
+    writes.extend((0..4).map(|i| Write::CreateKb(format!("new{i}"))));
+    writes.extend((0..4).map(|_| Write::CreateKb("contested".into())));
+    assert_eq!(writes.len(), 64);
+    let started = Instant::now();
+    let answers = join_all(writes.iter().map(|w| {
+        let (app, token) = (&app, &token);
+        async move {
+            match w {
+                Write::Upload(i) => upload(app, token, *i).await,
+                Write::PutNew(i) => put(app, token, "kb", &format!("new{i}"), &body(i + 100)).await,
+                // Two ids, eight writers each, each with other content.
+                Write::PutSame(i) => put(app, token, "kb", &format!("same{}", i % 2), &body(i + 200)).await,
+                Write::Delete(i) => {
+                    app.call(
+                        Method::DELETE,
+                        &format!("/v1/knowledge_bases/kb/documents/old{i}"),
+                        Some(token),
+                        &[],
+                        None,
+                    )
+                    .await
+                }
+                Write::CreateKb(id) => create_kb(app, token, id).await,
+            }
+        }
+    }))
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    eprintln!(
+        "{backend:?}: 64 concurrent writers: {:?} in {:.0} ms",
+        tally(&statuses),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let mut contested = Vec::new();
+    for (w, (s, b)) in writes.iter().zip(&answers) {
+        match w {
+            Write::CreateKb(id) if id == "contested" => contested.push(*s),
+            _ => assert!(matches!(s, 200 | 201 | 202), "{s}: {b}"),
+        }
+    }
+    contested.sort();
+    assert_eq!(contested, [201, 409, 409, 409], "racing creates of one id");
+    settle(&app, "writers").await;
+    let docs = assert_consistent(&app, "writers", "kb").await;
+    // 16 uploads, 16 new ids, 2 contested ids; the 8 old ones are gone.
+    assert_eq!(docs.len(), 16 + 16 + 2, "{:?}", docs.keys().collect::<Vec<_>>());
+    for i in 0..8 {
+        assert!(!docs.contains_key(&format!("old{i}")));
+    }
+    for i in 0..16 {
+        assert!(docs.contains_key(&format!("new{i}")));
+    }
+    for id in ["new0", "new1", "new2", "new3", "contested"] {
+        assert!(app.state.db.get_kb("writers", id).await.unwrap().is_some(), "{id}");
+    }
+}
+both_backends!(sixty_four_mixed_writers, mixed_writers);
