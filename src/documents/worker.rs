@@ -21,6 +21,11 @@ use crate::vector::{Condition, Filter, MatchValue, Point, SparseVec, VectorError
 /// Points written per vector store call.
 const UPSERT_BATCH: usize = 64;
 
+/// Pause points (see `lease::Pauses`), keyed by document id: parsed, nothing written yet;
+/// every chunk written, the document not yet marked ready.
+pub const PAUSE_BEFORE_WRITE: &str = "ingest.before_write";
+pub const PAUSE_BEFORE_FINISH: &str = "ingest.before_finish";
+
 /// Why processing a document stopped.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProcessError {
@@ -268,6 +273,7 @@ async fn process(state: &AppState, owner: &str, doc: &Document) -> Result<usize,
         .await?
         .ok_or(ProcessError::Superseded)?;
     let parsed = parse_document(state, doc, bytes).await?;
+    state.pauses.reach(PAUSE_BEFORE_WRITE, &doc.id).await;
     let live = Target::live(state, &kb)?;
     let count = index_into(state, &kb, &live, doc, &parsed).await?;
     if let Some(job) =
@@ -275,6 +281,7 @@ async fn process(state: &AppState, owner: &str, doc: &Document) -> Result<usize,
     {
         dual_write(state, &kb, &job, doc, &parsed).await?;
     }
+    state.pauses.reach(PAUSE_BEFORE_FINISH, &doc.id).await;
     if !db
         .finish_document(&doc.id, owner, &doc.content_hash, count as i64)
         .await?

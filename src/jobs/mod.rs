@@ -17,6 +17,10 @@ use crate::vector::VectorError;
 
 pub mod worker;
 
+/// Pause point (see `lease::Pauses`), keyed by knowledge base id: a re-index request made its
+/// target collection and has not inserted its job yet.
+pub const PAUSE_BEFORE_INSERT: &str = "reindex.before_insert";
+
 /// Why a job could not be queued, found or canceled.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -95,6 +99,7 @@ pub async fn enqueue_reindex(
     // on can be written to it.
     let collection = job.target_collection.as_deref().unwrap_or_default();
     state.vectors.ensure_collection(collection, dim).await?;
+    state.pauses.reach(PAUSE_BEFORE_INSERT, &kb.id).await;
     if !state.db.insert_job(&job).await? {
         let _ = state.vectors.delete_collection(collection).await;
         return Err(JobError::AlreadyReindexing {

@@ -16,6 +16,10 @@ use crate::vector::{Filter, MatchValue, VectorError};
 /// Documents fetched per pass of the pending query.
 const PAGE: i64 = 32;
 
+/// Pause point (see `lease::Pauses`), keyed by document id: the job wrote the document into
+/// its target and has not marked it done yet.
+pub const PAUSE_BEFORE_MARK: &str = "job.before_mark";
+
 /// Why a job stopped before finishing.
 #[derive(Debug, thiserror::Error)]
 enum RunError {
@@ -261,6 +265,7 @@ async fn catch_up(
             let n = index_into(state, kb, target, &doc, &parsed)
                 .await
                 .map_err(|e| doc_error(&doc.id, e))?;
+            state.pauses.reach(PAUSE_BEFORE_MARK, &doc.id).await;
             if !db
                 .mark_job_document(&job.id, Some(owner), &doc.id, &doc.content_hash, n as i64)
                 .await?

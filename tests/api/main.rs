@@ -15,6 +15,7 @@ mod documents;
 mod eval;
 mod fake_openai;
 mod faults;
+mod fencing;
 mod helpers;
 mod jobs;
 mod llm_e2e;
