@@ -125,8 +125,7 @@ impl Pauses {
         };
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
         gates.insert((point.to_owned(), item.to_owned()), gate);
-        self.armed
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.armed.store(true, std::sync::atomic::Ordering::Release);
         Paused { reached, release }
     }
 

@@ -638,7 +638,7 @@ fn synthetic_point(
         unreachable!("json! of an object literal is an object")
     };
     Point {
-        id: documents::chunk_id(&kb.uid, &doc, "x", (i % 4) as u32),
+        id: documents::chunk_id(&kb.uid, &doc, "x", 0, (i % 4) as u32),
         dense: unit_vector(rng, dim),
         sparse: SparseVec {
             indices: sv.indices,

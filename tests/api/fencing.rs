@@ -80,7 +80,13 @@ async fn expire_lease(app: &TestApp, doc: &str) {
 
 /// The texts of `doc`'s points in the live collection of `kb`.
 async fn texts(app: &TestApp, kb: &Kb<'_>, doc: &str) -> Vec<String> {
-    let live = app.state.db.get_kb(&kb.project, &kb.id).await.unwrap().unwrap();
+    let live = app
+        .state
+        .db
+        .get_kb(&kb.project, &kb.id)
+        .await
+        .unwrap()
+        .unwrap();
     let f = Filter::eq("document_id", MatchValue::Keyword(doc.to_owned()));
     app.state
         .vectors
@@ -135,7 +141,10 @@ async fn lease_lost_mid_document(backend: Backend) {
     let st = state(&app);
     let token = app.user_with_project("f", "fence").await;
     let kb = Kb::create(&app, &token, "kb").await;
-    for (i, point) in [PAUSE_BEFORE_WRITE, PAUSE_BEFORE_FINISH].into_iter().enumerate() {
+    for (i, point) in [PAUSE_BEFORE_WRITE, PAUSE_BEFORE_FINISH]
+        .into_iter()
+        .enumerate()
+    {
         let ext = format!("d{i}");
         let doc = queue(&kb, &ext, "1").await;
         assert!(ingest(&st, "setup").await.unwrap());
@@ -150,7 +159,10 @@ async fn lease_lost_mid_document(backend: Backend) {
         only_version(&app, &kb, &doc, "2").await;
     }
 }
-both_backends!(a_worker_that_lost_its_lease_leaves_no_trace, lease_lost_mid_document);
+both_backends!(
+    a_worker_that_lost_its_lease_leaves_no_trace,
+    lease_lost_mid_document
+);
 
 async fn reindex(kb: &Kb<'_>, max_tokens: usize) -> (u16, Value) {
     kb.call(
@@ -167,7 +179,14 @@ async fn run_job(st: &Arc<AppState>, owner: &str) {
 }
 
 async fn job_status(app: &TestApp, id: &str) -> String {
-    app.state.db.get_job(id).await.unwrap().unwrap().status.to_string()
+    app.state
+        .db
+        .get_job(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+        .to_string()
 }
 
 /// An ingest worker writes both generations while a re-index runs, and is held before it
@@ -190,12 +209,18 @@ async fn ingest_across_a_switch(backend: Backend) {
     let w = ingest(&st, "W");
     held.reached().await;
     run_job(&st, "J").await;
-    assert_eq!(job_status(&app, job["id"].as_str().unwrap()).await, "succeeded");
+    assert_eq!(
+        job_status(&app, job["id"].as_str().unwrap()).await,
+        "succeeded"
+    );
     held.release();
     assert!(w.await.unwrap());
     only_version(&app, &kb, &ids[0], "2").await;
 }
-both_backends!(an_ingest_across_a_reindex_switch_counts_the_live_generation, ingest_across_a_switch);
+both_backends!(
+    an_ingest_across_a_reindex_switch_counts_the_live_generation,
+    ingest_across_a_switch
+);
 
 /// A re-index job wrote a document into its target and is held before it marks it done; the
 /// document changes and an ingest worker writes the new version (to both generations). The
@@ -219,10 +244,16 @@ async fn job_overtaken_by_ingest(backend: Backend) {
     assert!(ingest(&st, "W").await.unwrap());
     held.release();
     j.await.unwrap();
-    assert_eq!(job_status(&app, job["id"].as_str().unwrap()).await, "succeeded");
+    assert_eq!(
+        job_status(&app, job["id"].as_str().unwrap()).await,
+        "succeeded"
+    );
     only_version(&app, &kb, &doc, "2").await;
 }
-both_backends!(a_reindex_overtaken_by_an_ingest_keeps_the_new_version, job_overtaken_by_ingest);
+both_backends!(
+    a_reindex_overtaken_by_an_ingest_keeps_the_new_version,
+    job_overtaken_by_ingest
+);
 
 /// Two re-index requests at once: one job, the other request 409 naming it; the loser's
 /// cleanup leaves the winner's collection alone, and the job then succeeds. A third request
@@ -257,20 +288,43 @@ async fn racing_reindex_requests(backend: Backend) {
     let (s, b) = first.await.unwrap();
     assert_eq!(s, 409, "{b}");
     let message = b["error"]["message"].as_str().unwrap();
-    assert!(message.contains(&id), "the 409 names the running job: {message}");
+    assert!(
+        message.contains(&id),
+        "the 409 names the running job: {message}"
+    );
     let (s, b) = reindex(&kb, 64).await;
     assert_eq!(s, 409, "{b}");
     assert!(b["error"]["message"].as_str().unwrap().contains(&id), "{b}");
 
-    let target = app.state.db.get_job(&id).await.unwrap().unwrap().target_collection.unwrap();
+    let target = app
+        .state
+        .db
+        .get_job(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .target_collection
+        .unwrap();
     assert!(
         app.state.vectors.collection_exists(&target).await.unwrap(),
         "the loser dropped the winner's collection {target}"
     );
     run_job(&st, "J").await;
     assert_eq!(job_status(&app, &id).await, "succeeded");
-    let live = app.state.db.get_kb(&kb.project, "kb").await.unwrap().unwrap();
-    assert_eq!((live.collection.as_str(), live.chunk_max_tokens), (target.as_str(), 48));
+    let live = app
+        .state
+        .db
+        .get_kb(&kb.project, "kb")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (live.collection.as_str(), live.chunk_max_tokens),
+        (target.as_str(), 48)
+    );
     only_version(&app, &kb, &doc, "1").await;
 }
-both_backends!(two_reindex_requests_at_once_make_one_job, racing_reindex_requests);
+both_backends!(
+    two_reindex_requests_at_once_make_one_job,
+    racing_reindex_requests
+);
