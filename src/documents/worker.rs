@@ -82,13 +82,9 @@ pub async fn run(state: Arc<AppState>, owner: String) {
 pub async fn run_once(state: &Arc<AppState>, owner: &str) -> Result<bool, StoreError> {
     let cfg = &state.config.ingest;
     let lease_ms = cfg.lease_secs as i64 * 1000;
-    let abandoned = state.db.fail_abandoned_documents(cfg.max_attempts).await?;
-    if abandoned > 0 {
-        tracing::warn!(
-            documents = abandoned,
-            max_attempts = cfg.max_attempts,
-            "documents failed: every worker that took them died or stalled"
-        );
+    for doc in state.db.fail_abandoned_documents(cfg.max_attempts).await? {
+        tracing::warn!(document_id = %doc.id, kb = %doc.kb_id, attempts = doc.attempts, "document failed: every worker that took it died or stalled");
+        discard_claim(state, &doc).await;
     }
     let Some(doc) = state
         .db
@@ -181,8 +177,10 @@ async fn settle(
 }
 
 /// Remove the points the claim `doc.fence` wrote, unless they became the document's (its flip
-/// went through after all: a lost lease noticed just after it). Best effort: what is left is
-/// older than any later claim's, which removes it.
+/// went through after all: a lost lease noticed just after it), together with those of earlier
+/// claims that never flipped either (workers that died): every fence above the row's
+/// `chunk_fence` up to this one. A later claim's points (higher fences) are never touched.
+/// Best effort: what is left is older than the next flip's, which removes it.
 async fn discard_claim(state: &AppState, doc: &Document) {
     let db = &state.db;
     let now = match db.document_by_id(&doc.id).await {
@@ -192,9 +190,12 @@ async fn discard_claim(state: &AppState, doc: &Document) {
             return;
         }
     };
-    if now.is_some_and(|d| d.chunk_fence == doc.fence) {
-        return;
-    }
+    let filter = match now.map(|d| d.chunk_fence) {
+        Some(current) if current == doc.fence => return,
+        Some(current) if current < doc.fence => unflipped(&doc.id, current, doc.fence),
+        // Gone, or a newer claim flipped: only this claim's own points.
+        _ => of_claim(&doc.id, doc.fence),
+    };
     let mut collections = Vec::new();
     if let Ok(Some(job)) = db.active_reindex(&doc.project_id, &doc.kb_id).await {
         collections.extend(job.target_collection);
@@ -203,16 +204,33 @@ async fn discard_claim(state: &AppState, doc: &Document) {
         collections.push(kb.collection);
     }
     for c in collections {
-        match state
-            .vectors
-            .delete_by_filter(&c, &of_claim(&doc.id, doc.fence))
-            .await
-        {
+        match state.vectors.delete_by_filter(&c, &filter).await {
             Ok(()) | Err(VectorError::CollectionNotFound(_)) => {}
             Err(e) => {
                 tracing::warn!(document_id = %doc.id, collection = %c, error = %e, "could not discard a claim's points")
             }
         }
+    }
+}
+
+/// The points of `doc` written by claims after the flipped one (`current`) up to `last`.
+fn unflipped(doc: &str, current: i64, last: i64) -> Filter {
+    Filter {
+        must: vec![
+            Condition::Match {
+                key: "document_id".into(),
+                value: MatchValue::Keyword(doc.to_owned()),
+            },
+            Condition::Range {
+                key: "fence".into(),
+                range: RangeBounds {
+                    gt: Some(current as f64),
+                    lte: Some(last as f64),
+                    ..Default::default()
+                },
+            },
+        ],
+        ..Default::default()
     }
 }
 

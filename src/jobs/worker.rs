@@ -89,6 +89,8 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> Result<bool, StoreE
             max_attempts = cfg.max_attempts,
             "jobs failed: every runner that took them died or stalled"
         );
+        // Their half-built generations go now.
+        super::sweep_retired(state, None).await;
     }
     let Some(job) = state
         .db

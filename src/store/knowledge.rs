@@ -417,20 +417,24 @@ impl Db {
     }
 
     /// Fail the documents whose lease ran out after `max_attempts` claims (every worker that
-    /// took them died or stalled: a poison pill); returns how many.
-    pub async fn fail_abandoned_documents(&self, max_attempts: i64) -> Result<u64, StoreError> {
-        let sql = Db::abandon_sql("documents", "processing", ", processed_at = $1");
+    /// took them died or stalled: a poison pill); returns them, as failed.
+    pub async fn fail_abandoned_documents(
+        &self,
+        max_attempts: i64,
+    ) -> Result<Vec<Document>, StoreError> {
+        let sql = format!(
+            "{} RETURNING {DOC_COLUMNS}",
+            Db::abandon_sql("documents", "processing", ", processed_at = $1")
+        );
         let error = Db::abandoned_message(max_attempts);
-        let done = self
-            .retrying("fail_abandoned_documents", || {
-                sqlx::query(&sql)
-                    .bind(now_ms())
-                    .bind(&error)
-                    .bind(max_attempts)
-                    .execute(&self.pool)
-            })
-            .await?;
-        Ok(done.rows_affected())
+        self.retrying("fail_abandoned_documents", || {
+            sqlx::query_as(&sql)
+                .bind(now_ms())
+                .bind(&error)
+                .bind(max_attempts)
+                .fetch_all(&self.pool)
+        })
+        .await
     }
 
     /// Does the claim with `fence` still hold the document? (Checked before writing points,

@@ -11,6 +11,7 @@ mod chat;
 mod config;
 mod console;
 mod console_api;
+mod crash;
 mod documents;
 mod eval;
 mod fake_openai;
