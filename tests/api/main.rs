@@ -21,6 +21,7 @@ mod helpers;
 mod jobs;
 mod llm_e2e;
 mod openapi;
+mod poison;
 mod shutdown;
 mod vector_store;
 mod writers;
