@@ -16,7 +16,7 @@ use ragway_ingest::parse::{self, ParseOptions, ParsedDocument};
 use ragway_ingest::pipeline::Pipeline;
 use serde_json::{json, Value};
 
-use super::chunk_id;
+use super::{chunk_id, IngestError};
 use crate::state::AppState;
 use crate::store::jobs::Job;
 use crate::store::knowledge::{Document, Finish, KnowledgeBase};
@@ -30,6 +30,8 @@ const UPSERT_BATCH: usize = 64;
 /// every chunk written, the document not yet marked ready.
 pub const PAUSE_BEFORE_WRITE: &str = "ingest.before_write";
 pub const PAUSE_BEFORE_FINISH: &str = "ingest.before_finish";
+/// Flipped ready, older points not removed yet.
+pub const PAUSE_AFTER_FLIP: &str = "ingest.after_flip";
 
 /// Why processing a document stopped.
 #[derive(Debug, thiserror::Error)]
@@ -332,7 +334,7 @@ async fn sweep_now_and_then(state: &AppState) {
 /// Remove what flagged documents have left behind: in the live collection the points older
 /// than the document's chunks, in a running re-index's target those older than the version
 /// the job recorded. Returns how many documents were swept.
-pub(crate) async fn sweep_stale(state: &AppState) -> Result<usize, ProcessError> {
+pub async fn sweep_stale(state: &AppState) -> Result<usize, IngestError> {
     let db = &state.db;
     let docs = db.stale_documents(100).await?;
     for doc in &docs {
@@ -561,6 +563,7 @@ async fn process(state: &AppState, owner: &str, doc: &Document) -> Result<usize,
         }
         return Err(ProcessError::Superseded);
     }
+    state.pauses.reach(PAUSE_AFTER_FLIP, &doc.id).await;
     if stale {
         // Failing here leaves the flag set; the sweep finishes it.
         remove_older(state, &written, &doc.id, doc.fence).await?;

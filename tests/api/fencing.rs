@@ -14,7 +14,7 @@ use crate::both_backends;
 use crate::documents::Kb;
 use crate::helpers::{spawn_with, test_config, Backend, TestApp};
 use crate::writers::assert_consistent;
-use ragway::documents::worker::{PAUSE_BEFORE_FINISH, PAUSE_BEFORE_WRITE};
+use ragway::documents::worker::{PAUSE_AFTER_FLIP, PAUSE_BEFORE_FINISH, PAUSE_BEFORE_WRITE};
 use ragway::jobs::worker::PAUSE_BEFORE_MARK;
 use ragway::jobs::PAUSE_BEFORE_INSERT;
 use ragway::state::AppState;
@@ -162,6 +162,52 @@ async fn lease_lost_mid_document(backend: Backend) {
 both_backends!(
     a_worker_that_lost_its_lease_leaves_no_trace,
     lease_lost_mid_document
+);
+
+/// A worker flips a replaced document to its new version and dies before it removes the old
+/// one (held at the pause and never released, its task gone): the row says older points may
+/// be left, and the sweep removes them.
+async fn crash_between_flip_and_cleanup(backend: Backend) {
+    let app = manual_app(backend).await;
+    let st = state(&app);
+    let token = app.user_with_project("f", "fence").await;
+    let kb = Kb::create(&app, &token, "kb").await;
+    let doc = queue(&kb, "d", "1").await;
+    assert!(ingest(&st, "setup").await.unwrap());
+    queue(&kb, "d", "2").await;
+    let mut held = st.pauses.arm(PAUSE_AFTER_FLIP, &doc);
+    let a = ingest(&st, "A");
+    held.reached().await;
+    a.abort();
+    let row = app.state.db.document_by_id(&doc).await.unwrap().unwrap();
+    assert_eq!(row.status.to_string(), "ready");
+    assert_eq!(
+        row.stale_below,
+        Some(row.chunk_fence),
+        "flagged until the old points are gone"
+    );
+    let texts = texts(&app, &kb, &doc).await;
+    assert!(
+        texts.iter().any(|t| t.contains("Version 1,")),
+        "the old version is still there"
+    );
+
+    assert_eq!(
+        ragway::documents::worker::sweep_stale(&st).await.unwrap(),
+        1
+    );
+    only_version(&app, &kb, &doc, "2").await;
+    let row = app.state.db.document_by_id(&doc).await.unwrap().unwrap();
+    assert_eq!(row.stale_below, None);
+    assert_eq!(
+        ragway::documents::worker::sweep_stale(&st).await.unwrap(),
+        0
+    );
+    drop(held);
+}
+both_backends!(
+    a_crash_between_flip_and_cleanup_is_swept,
+    crash_between_flip_and_cleanup
 );
 
 async fn reindex(kb: &Kb<'_>, max_tokens: usize) -> (u16, Value) {
