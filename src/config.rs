@@ -139,8 +139,13 @@ pub struct IngestConfig {
     pub max_files_per_upload: usize,
     /// A claimed document's lease; renewed while it is processed, reclaimed when it runs out.
     pub lease_secs: u64,
-    /// Attempts before a transient failure (vector store down) becomes `failed`.
+    /// Claims of a document before it becomes `failed`: each claim counts, so a document whose
+    /// worker keeps dying (or stalling past its lease) ends after this many, as does one that
+    /// keeps failing transiently (vector store down).
     pub max_attempts: i64,
+    /// Longest one claim may process a document (parse, chunk, embed, write) before it fails
+    /// with a message naming this key; also the limit per document of a re-index job.
+    pub document_timeout_secs: u64,
     /// Longest `?wait=true` waits before answering 202 with the current statuses.
     pub wait_timeout_secs: u64,
     /// The text field of JSON/JSONL documents.
@@ -158,6 +163,7 @@ impl Default for IngestConfig {
             max_files_per_upload: 100,
             lease_secs: 60,
             max_attempts: 8,
+            document_timeout_secs: 600,
             wait_timeout_secs: 300,
             json_text_field: "text".into(),
             json_title_field: "title".into(),
@@ -301,7 +307,8 @@ pub struct JobsConfig {
     /// A running job's lease; renewed while it works, reclaimed by another worker when it runs
     /// out (its worker died).
     pub lease_secs: u64,
-    /// Attempts before a job that keeps failing transiently (vector store down) fails.
+    /// Claims of a job before it fails: each claim counts, so a job whose runner keeps dying
+    /// ends after this many, as does one that keeps failing transiently (vector store down).
     pub max_attempts: i64,
 }
 
@@ -464,15 +471,7 @@ impl Config {
                 "must be less than half of chunking.max_tokens",
             ));
         }
-        if self.ingest.max_file_bytes == 0 {
-            return Err(invalid("ingest.max_file_bytes", "must be positive"));
-        }
-        if self.ingest.lease_secs < 5 {
-            return Err(invalid("ingest.lease_secs", "must be at least 5"));
-        }
-        if self.ingest.max_attempts < 1 {
-            return Err(invalid("ingest.max_attempts", "must be at least 1"));
-        }
+        self.validate_ingest()?;
         if !(self.sparse.k1 > 0.0 && self.sparse.k1 <= 10.0) {
             return Err(invalid("sparse.k1", "must be in (0, 10]"));
         }
@@ -503,6 +502,26 @@ impl Config {
         self.validate_generation()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("not a tracing filter: {e}")))?;
+        Ok(())
+    }
+
+    fn validate_ingest(&self) -> Result<(), ConfigError> {
+        let i = &self.ingest;
+        if i.max_file_bytes == 0 {
+            return Err(invalid("ingest.max_file_bytes", "must be positive"));
+        }
+        if i.lease_secs < 5 {
+            return Err(invalid("ingest.lease_secs", "must be at least 5"));
+        }
+        if i.max_attempts < 1 {
+            return Err(invalid("ingest.max_attempts", "must be at least 1"));
+        }
+        if i.document_timeout_secs == 0 {
+            return Err(invalid(
+                "ingest.document_timeout_secs",
+                "must be at least 1",
+            ));
+        }
         Ok(())
     }
 

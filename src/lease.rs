@@ -80,3 +80,67 @@ where
         () = renewing => Err(lost),
     }
 }
+
+/// Named places in leased work (and in the request that queues a re-index) where a test can
+/// hold one item's worker, so interleavings of two writers are replayed exactly, without
+/// sleeps. Nothing is armed in a server: `reach` is then one atomic load.
+#[derive(Default)]
+pub struct Pauses {
+    armed: std::sync::atomic::AtomicBool,
+    gates: std::sync::Mutex<std::collections::HashMap<(String, String), Gate>>,
+}
+
+/// One armed pause: says when it is reached, then waits for its release.
+struct Gate {
+    reached: tokio::sync::oneshot::Sender<()>,
+    release: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// The test's side of an armed pause.
+pub struct Paused {
+    reached: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Paused {
+    /// Wait until a worker stands at the pause.
+    pub async fn reached(&mut self) {
+        let _ = (&mut self.reached).await;
+    }
+
+    /// Let it go on.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
+}
+
+impl Pauses {
+    /// Hold the next worker that reaches `point` for `item` (one time).
+    pub fn arm(&self, point: &str, item: &str) -> Paused {
+        let (reached_tx, reached) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel();
+        let gate = Gate {
+            reached: reached_tx,
+            release: release_rx,
+        };
+        let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        gates.insert((point.to_owned(), item.to_owned()), gate);
+        self.armed.store(true, std::sync::atomic::Ordering::Release);
+        Paused { reached, release }
+    }
+
+    /// Called by the work at `point` for `item`: waits there when a test armed it.
+    pub async fn reach(&self, point: &str, item: &str) {
+        if !self.armed.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let gate = {
+            let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+            gates.remove(&(point.to_owned(), item.to_owned()))
+        };
+        if let Some(gate) = gate {
+            let _ = gate.reached.send(());
+            let _ = gate.release.await;
+        }
+    }
+}

@@ -39,6 +39,8 @@ pub struct AppState {
     pub rerankers: Rerankers,
     /// The embedding model's tokenizer, used to estimate prompt sizes.
     pub tokenizer: Arc<tokenizers::Tokenizer>,
+    /// Where tests hold a worker to interleave writers (none armed in a server).
+    pub pauses: crate::lease::Pauses,
 }
 
 /// A request named an embedding model this server does not offer.
@@ -92,6 +94,7 @@ impl AppState {
             generation,
             rerankers,
             tokenizer,
+            pauses: Default::default(),
         })
     }
 }

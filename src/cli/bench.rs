@@ -1,5 +1,6 @@
-//! Benchmarks that print numbers (`ragway bench ingest|chat`), run in-process on the embedded
-//! stores in a throw-away data dir. `bench/*.sh` run them on release builds.
+//! Benchmarks that print numbers (`ragway bench ingest|chat|reindex`), run in-process on the
+//! embedded stores in a throw-away data dir (`bench load`, in `cli::load`, drives a real
+//! `ragway serve` instead). `bench/*.sh` run them on release builds.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +61,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// Load and soak a real `ragway serve` (child process, loopback) against an instant
+    /// streaming backend: concurrent streaming chats with rag_params, uploaders, a re-index
+    /// in the middle; errors by status, p50/p99 per route, server RSS before, after warm-up
+    /// and at the end.
+    Load(crate::cli::load::LoadArgs),
 }
 
 pub async fn run(cmd: BenchCommand, base: Config) -> anyhow::Result<()> {
@@ -80,21 +86,22 @@ pub async fn run(cmd: BenchCommand, base: Config) -> anyhow::Result<()> {
             max_tokens,
             threads,
         } => reindex(base, &dir, limit, max_tokens, threads).await,
+        BenchCommand::Load(args) => crate::cli::load::run(base, args).await,
     }
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> anyhow::Result<Scratch> {
+    pub(crate) fn new() -> anyhow::Result<Scratch> {
         let dir =
             std::env::temp_dir().join(format!("ragway-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
         Ok(Scratch(dir))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -463,7 +470,7 @@ fn unit_vector(rng: &mut u64, dim: usize) -> Vec<f32> {
     v.into_iter().map(|x| x / norm).collect()
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -638,7 +645,7 @@ fn synthetic_point(
         unreachable!("json! of an object literal is an object")
     };
     Point {
-        id: documents::chunk_id(&kb.uid, &doc, "x", (i % 4) as u32),
+        id: documents::chunk_id(&kb.uid, &doc, "x", 0, (i % 4) as u32),
         dense: unit_vector(rng, dim),
         sparse: SparseVec {
             indices: sv.indices,
@@ -648,22 +655,47 @@ fn synthetic_point(
     }
 }
 
-/// An OpenAI-compatible backend that answers at once: measures ragway, not a model.
-async fn fake_backend() -> anyhow::Result<String> {
+/// An OpenAI-compatible backend that answers at once, whole or streamed (`"stream": true`):
+/// measures ragway, not a model.
+pub(crate) async fn fake_backend() -> anyhow::Result<String> {
     use actix_web::{web, App, HttpResponse, HttpServer};
     let server = HttpServer::new(|| {
         App::new().route(
             "/v1/chat/completions",
-            web::post().to(|| async {
+            web::post().to(|body: web::Json<Value>| async move {
+                if body["stream"].as_bool().unwrap_or(false) {
+                    return HttpResponse::Ok()
+                        .content_type("text/event-stream")
+                        .body(instant_stream());
+                }
                 HttpResponse::Ok().json(json!({"id": "x", "object": "chat.completion", "created": 0, "model": "instant",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "An answer [@0]."}, "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}))
             }),
         )
     })
-    .workers(1)
+    .workers(2)
     .bind("127.0.0.1:0")?;
     let port = server.addrs()[0].port();
     tokio::spawn(server.run());
     Ok(format!("http://127.0.0.1:{port}/v1"))
+}
+
+/// A whole streamed answer: role, two content pieces, the finish, usage, `[DONE]`.
+fn instant_stream() -> String {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "instant",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let events = [
+        chunk(json!({"role": "assistant"}), Value::Null),
+        chunk(json!({"content": "An answer "}), Value::Null),
+        chunk(json!({"content": "[@0]."}), Value::Null),
+        chunk(json!({}), json!("stop")),
+        json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "instant", "choices": [],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}),
+    ];
+    let mut out: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    out.push_str("data: [DONE]\n\n");
+    out
 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod eval;
 pub mod ingest;
 pub mod jobs;
+pub mod load;
 
 use clap::{Parser, Subcommand};
 

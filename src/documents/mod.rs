@@ -49,11 +49,18 @@ pub struct Upload {
     pub content: Vec<u8>,
 }
 
-/// The deterministic id of a chunk: re-processing the same content overwrites it.
-pub fn chunk_id(kb_uid: &str, document_id: &str, content_hash: &str, ordinal: u32) -> Uuid {
+/// The deterministic id of a chunk of the claim `fence` (see `worker`): a retry of one claim
+/// overwrites its points, and two claims of a document never overwrite each other's.
+pub fn chunk_id(
+    kb_uid: &str,
+    document_id: &str,
+    content_hash: &str,
+    fence: i64,
+    ordinal: u32,
+) -> Uuid {
     Uuid::new_v5(
         &ID_NAMESPACE,
-        format!("{kb_uid}/{document_id}/{content_hash}/{ordinal}").as_bytes(),
+        format!("{kb_uid}/{document_id}/{content_hash}/{fence}/{ordinal}").as_bytes(),
     )
 }
 

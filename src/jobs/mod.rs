@@ -17,6 +17,10 @@ use crate::vector::VectorError;
 
 pub mod worker;
 
+/// Pause point (see `lease::Pauses`), keyed by knowledge base id: a re-index request made its
+/// target collection and has not inserted its job yet.
+pub const PAUSE_BEFORE_INSERT: &str = "reindex.before_insert";
+
 /// Why a job could not be queued, found or canceled.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -76,30 +80,37 @@ pub async fn enqueue_reindex(
             .max_target_generation(&kb.project_id, &kb.id)
             .await?,
     ) + 1;
-    let target = ReindexTarget {
-        generation,
-        collection: KnowledgeBase::collection_name(&kb.uid, generation),
-        model,
-        dim: dim as i64,
-        chunking,
-    };
     let docs_total = state
         .db
         .ready_document_count(&kb.project_id, &kb.id)
         .await?;
-    let job = Job::queued(
-        NewJob::reindex(&kb.project_id, &kb.id, target, docs_total),
-        now_ms(),
-    );
+    let target = ReindexTarget {
+        generation,
+        collection: String::new(),
+        model,
+        dim: dim as i64,
+        chunking,
+    };
+    let mut new = NewJob::reindex(&kb.project_id, &kb.id, target, docs_total);
+    // Named after the job too: two requests racing to the same generation never share a
+    // collection, so the loser's cleanup cannot drop the winner's.
+    let collection = KnowledgeBase::job_collection_name(&kb.uid, generation, &new.id);
+    if let Some(t) = new.target.as_mut() {
+        t.collection = collection.clone();
+    }
+    let job = Job::queued(new, now_ms());
     // The target collection exists before the job is visible, so documents ingested from now
     // on can be written to it.
-    let collection = job.target_collection.as_deref().unwrap_or_default();
-    state.vectors.ensure_collection(collection, dim).await?;
+    state.vectors.ensure_collection(&collection, dim).await?;
+    state.pauses.reach(PAUSE_BEFORE_INSERT, &kb.id).await;
     if !state.db.insert_job(&job).await? {
-        let _ = state.vectors.delete_collection(collection).await;
+        if let Err(e) = state.vectors.delete_collection(&collection).await {
+            tracing::warn!(%collection, error = %e, "could not drop the collection of a re-index that lost a race");
+        }
+        let active = state.db.active_reindex(&kb.project_id, &kb.id).await?;
         return Err(JobError::AlreadyReindexing {
             kb: kb.id.clone(),
-            active: None,
+            active: active.map(|j| (j.id, j.status.to_string())),
         });
     }
     state.jobs_notify.notify_waiters();

@@ -29,9 +29,25 @@ impl StoreError {
     }
 }
 
+/// Did the statement fail only because another writer held a lock it needed? SQLite: BUSY or
+/// LOCKED (primary result codes 5 and 6, in any extended form); PostgreSQL: serialization
+/// failure, deadlock, lock not available. Worth running again as it was.
+pub(super) fn is_contention(err: &sqlx::Error) -> bool {
+    let Some(db) = err.as_database_error() else {
+        return false;
+    };
+    let code = db.code().unwrap_or_default();
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // The extended result code; its low byte is the primary one.
+        return code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+    }
+    matches!(code.as_ref(), "40001" | "40P01" | "55P03")
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
+            e if is_contention(e) => StoreError::Unavailable(format!("database busy: {err}")),
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(err.to_string())
             }

@@ -20,6 +20,9 @@ pub mod tenancy;
 
 pub use error::StoreError;
 
+/// How often a write that met lock contention is tried again (see `Db::retrying`).
+const CONTENTION_RETRIES: u32 = 8;
+
 /// The metadata database: a pool and which backend it talks to.
 #[derive(Clone)]
 pub struct Db {
@@ -45,8 +48,10 @@ fn decode<T: TryFrom<String, Error = ragway_protocol::UnknownWord>>(
 impl Db {
     /// The statement that claims the next due row of a leased queue table (`documents`,
     /// `jobs`) for `$1` until `$2`, at time `$3`: a queued row whose backoff is over, or a
-    /// `working` one whose lease ran out (its worker died). `FOR UPDATE SKIP LOCKED` on
-    /// PostgreSQL keeps concurrent claimers apart; SQLite has a single writer.
+    /// `working` one whose lease ran out (its worker died) and that has had fewer than `$4`
+    /// attempts. `FOR UPDATE SKIP LOCKED` on PostgreSQL keeps concurrent claimers apart; SQLite
+    /// has a single writer. Every claim counts an attempt and takes the row's next fencing
+    /// token (`fence`: above the last one and not below the claim time, see migration 0005).
     /// `extra_set` adds assignments; the claimed row comes back as `columns`.
     pub(crate) fn claim_sql(
         &self,
@@ -61,11 +66,30 @@ impl Db {
         };
         format!(
             "UPDATE {table} SET status = '{working}', lease_owner = $1, lease_expires_at = $2, \
-             attempts = attempts + 1, updated_at = $3{extra_set} \
+             attempts = attempts + 1, fence = CASE WHEN fence + 1 > $3 THEN fence + 1 ELSE $3 END, \
+             updated_at = $3{extra_set} \
              WHERE id = (SELECT id FROM {table} WHERE (status = 'queued' AND next_attempt_at <= $3) \
-                OR (status = '{working}' AND lease_expires_at < $3) \
+                OR (status = '{working}' AND lease_expires_at < $3 AND attempts < $4) \
                 ORDER BY next_attempt_at, created_at LIMIT 1 {lock}) \
              RETURNING {columns}"
+        )
+    }
+
+    /// The statement that fails, at time `$1` with error `$2`, the `working` rows of a leased
+    /// queue table whose lease ran out after `$3` attempts: each claim's worker died or
+    /// stalled, so another claim would most likely end the same way (a poison pill).
+    pub(crate) fn abandon_sql(table: &str, working: &str, extra_set: &str) -> String {
+        format!(
+            "UPDATE {table} SET status = 'failed', error = $2, lease_owner = NULL, \
+             lease_expires_at = NULL, updated_at = $1{extra_set} \
+             WHERE status = '{working}' AND lease_expires_at < $1 AND attempts >= $3"
+        )
+    }
+
+    /// The error of a row `abandon_sql` failed.
+    pub(crate) fn abandoned_message(attempts: i64) -> String {
+        format!(
+            "processing did not finish in {attempts} attempts (the worker crashed or timed out)"
         )
     }
 
@@ -132,6 +156,31 @@ impl Db {
         match self.kind {
             DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             DatabaseKind::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Run `op` (one write: a statement or a whole transaction), again when the database
+    /// answered with lock contention: SQLITE_BUSY/LOCKED after busy_timeout ran out (another
+    /// process holds the write lock), or a PostgreSQL serialization failure or deadlock. Up to
+    /// `CONTENTION_RETRIES` times with doubling, jittered waits (about 6 s in all), each one
+    /// logged; then the error stands, as `Unavailable`.
+    pub(crate) async fn retrying<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            match op().await {
+                Err(e) if error::is_contention(&e) && attempt < CONTENTION_RETRIES => {
+                    attempt += 1;
+                    let base = 25u64 << attempt.min(7);
+                    let wait = base / 2 + rand::random::<u64>() % base;
+                    tracing::warn!(what, attempt, wait_ms = wait, error = %e, "database busy; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                other => return other.map_err(StoreError::from),
+            }
         }
     }
 

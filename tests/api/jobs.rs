@@ -854,7 +854,7 @@ async fn two_postgres_workers_never_claim_the_same_job() {
     }
     let claim_all = |db: ragway::store::Db, owner: &'static str| async move {
         let mut got = Vec::new();
-        while let Some(j) = db.claim_job(owner, 60_000).await.unwrap() {
+        while let Some(j) = db.claim_job(owner, 60_000, 5).await.unwrap() {
             assert_eq!(j.lease_owner.as_deref(), Some(owner));
             got.push(j.id);
             tokio::task::yield_now().await;
@@ -872,12 +872,12 @@ async fn two_postgres_workers_never_claim_the_same_job() {
     assert_eq!(xs.len() + ys.len(), 40, "every job claimed once");
     assert_eq!(x.len() + y.len(), 40);
     // A live lease is not reclaimed; an expired one is.
-    assert!(b.claim_job("worker-b", 60_000).await.unwrap().is_none());
+    assert!(b.claim_job("worker-b", 60_000, 5).await.unwrap().is_none());
     sqlx::query("UPDATE jobs SET lease_expires_at = 0 WHERE id = 'job_007'")
         .execute(&crate::helpers::sql(&config).await)
         .await
         .unwrap();
-    let j = b.claim_job("worker-c", 60_000).await.unwrap().unwrap();
+    let j = b.claim_job("worker-c", 60_000, 5).await.unwrap().unwrap();
     assert_eq!(j.id, "job_007");
     assert_eq!(j.attempts, 2);
 }
