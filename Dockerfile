@@ -1,7 +1,16 @@
 # ragway for the scale-out compose file. Build: docker build -t ragway .
+# The web console, embedded into the binary at compile time.
+FROM node:20-bookworm-slim AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
+COPY --from=web /src/web/dist web/dist
 RUN cargo build --release --bin ragway
 
 FROM debian:bookworm-slim

@@ -58,6 +58,9 @@ pub struct GenerationConfig {
     /// Longest wait for a backend's answer (non-streaming) or its next streamed event.
     pub timeout_secs: u64,
     pub connect_timeout_secs: u64,
+    /// How often a backend configured without a model list is asked for its models
+    /// (`GET /models`); 0 = only at start (and when a request finds no list yet).
+    pub models_refresh_secs: u64,
 }
 
 impl Default for GenerationConfig {
@@ -67,6 +70,7 @@ impl Default for GenerationConfig {
             backends: Vec::new(),
             timeout_secs: 120,
             connect_timeout_secs: 5,
+            models_refresh_secs: 60,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct BackendConfig {
     /// Base URL including the version, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
     pub api_key: Option<SecretString>,
+    /// The models it serves; empty = the ones its own `GET /models` lists.
+    #[serde(default)]
     pub models: Vec<ModelConfig>,
 }
 
@@ -133,8 +139,13 @@ pub struct IngestConfig {
     pub max_files_per_upload: usize,
     /// A claimed document's lease; renewed while it is processed, reclaimed when it runs out.
     pub lease_secs: u64,
-    /// Attempts before a transient failure (vector store down) becomes `failed`.
+    /// Claims of a document before it becomes `failed`: each claim counts, so a document whose
+    /// worker keeps dying (or stalling past its lease) ends after this many, as does one that
+    /// keeps failing transiently (vector store down).
     pub max_attempts: i64,
+    /// Longest one claim may process a document (parse, chunk, embed, write) before it fails
+    /// with a message naming this key; also the limit per document of a re-index job.
+    pub document_timeout_secs: u64,
     /// Longest `?wait=true` waits before answering 202 with the current statuses.
     pub wait_timeout_secs: u64,
     /// The text field of JSON/JSONL documents.
@@ -152,6 +163,7 @@ impl Default for IngestConfig {
             max_files_per_upload: 100,
             lease_secs: 60,
             max_attempts: 8,
+            document_timeout_secs: 600,
             wait_timeout_secs: 300,
             json_text_field: "text".into(),
             json_title_field: "title".into(),
@@ -224,33 +236,23 @@ pub struct VectorStoreConfig {
 
 impl Default for VectorStoreConfig {
     fn default() -> Self {
-        let collections = crate::vector::CollectionSettings::default();
+        // One node: one shard, one copy, vectors in RAM (searched often), payloads on disk
+        // (read only for the hits) — Qdrant's own defaults.
         VectorStoreConfig {
             url: None,
             api_key: None,
             collection_prefix: String::new(),
             timeout_secs: 10,
-            shard_number: collections.shard_number,
-            replication_factor: collections.replication_factor,
-            write_consistency_factor: collections.write_consistency_factor,
-            on_disk_vectors: collections.on_disk_vectors,
-            on_disk_payload: collections.on_disk_payload,
+            shard_number: 1,
+            replication_factor: 1,
+            write_consistency_factor: 1,
+            on_disk_vectors: false,
+            on_disk_payload: true,
         }
     }
 }
 
 impl VectorStoreConfig {
-    /// How new collections are laid out.
-    pub fn collection_settings(&self) -> crate::vector::CollectionSettings {
-        crate::vector::CollectionSettings {
-            shard_number: self.shard_number,
-            replication_factor: self.replication_factor,
-            write_consistency_factor: self.write_consistency_factor,
-            on_disk_vectors: self.on_disk_vectors,
-            on_disk_payload: self.on_disk_payload,
-        }
-    }
-
     /// Check every `vector_store.*` key, naming the one that is wrong.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.url {
@@ -408,7 +410,8 @@ pub struct JobsConfig {
     /// A running job's lease; renewed while it works, reclaimed by another worker when it runs
     /// out (its worker died).
     pub lease_secs: u64,
-    /// Attempts before a job that keeps failing transiently (vector store down) fails.
+    /// Claims of a job before it fails: each claim counts, so a job whose runner keeps dying
+    /// ends after this many, as does one that keeps failing transiently (vector store down).
     pub max_attempts: i64,
 }
 
@@ -564,15 +567,7 @@ impl Config {
                 "must be less than half of chunking.max_tokens",
             ));
         }
-        if self.ingest.max_file_bytes == 0 {
-            return Err(invalid("ingest.max_file_bytes", "must be positive"));
-        }
-        if self.ingest.lease_secs < 5 {
-            return Err(invalid("ingest.lease_secs", "must be at least 5"));
-        }
-        if self.ingest.max_attempts < 1 {
-            return Err(invalid("ingest.max_attempts", "must be at least 1"));
-        }
+        self.validate_ingest()?;
         if !(self.sparse.k1 > 0.0 && self.sparse.k1 <= 10.0) {
             return Err(invalid("sparse.k1", "must be in (0, 10]"));
         }
@@ -603,6 +598,26 @@ impl Config {
         self.validate_generation()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("not a tracing filter: {e}")))?;
+        Ok(())
+    }
+
+    fn validate_ingest(&self) -> Result<(), ConfigError> {
+        let i = &self.ingest;
+        if i.max_file_bytes == 0 {
+            return Err(invalid("ingest.max_file_bytes", "must be positive"));
+        }
+        if i.lease_secs < 5 {
+            return Err(invalid("ingest.lease_secs", "must be at least 5"));
+        }
+        if i.max_attempts < 1 {
+            return Err(invalid("ingest.max_attempts", "must be at least 1"));
+        }
+        if i.document_timeout_secs == 0 {
+            return Err(invalid(
+                "ingest.document_timeout_secs",
+                "must be at least 1",
+            ));
+        }
         Ok(())
     }
 
@@ -641,8 +656,8 @@ impl Config {
             }
         }
         if let Some(d) = &g.default_model {
-            let any_wildcard = g.backends.iter().any(|b| b.models.is_empty());
-            if !seen.contains(d.as_str()) && !any_wildcard {
+            let any_listing = g.backends.iter().any(|b| b.models.is_empty());
+            if !seen.contains(d.as_str()) && !any_listing {
                 return Err(invalid(
                     "generation.default_model",
                     format!("`{d}` is not a configured model"),

@@ -1,102 +1,77 @@
 //! Knowledge-base lifecycle: creation (its embedding model, chunking settings and first vector
 //! collection), lookup confined to a project, deletion of its vectors and rows.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use ragway_protocol::knowledge::{Chunking, ChunkingSettings, DocumentCounts, NewKnowledgeBase};
+use ragway_protocol::ParamError;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::jobs::JobError;
+use crate::state::{AppState, UnknownModel};
+use crate::store::jobs::Job;
 use crate::store::knowledge::KnowledgeBase;
-use crate::store::now_ms;
+use crate::store::{now_ms, StoreError};
+use crate::vector::VectorError;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewKnowledgeBase {
-    /// Caller-chosen slug; generated when absent.
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// A configured embedding model; the default model when absent.
-    pub embedding_model: Option<String>,
-    pub chunking: Option<Chunking>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Chunking {
-    pub max_tokens: Option<usize>,
-    pub overlap_tokens: Option<usize>,
-    pub markdown: Option<bool>,
-}
-
-/// The collection of a knowledge base's `generation`.
-pub fn collection_name(uid: &str, generation: i64) -> String {
-    format!("kb_{uid}_g{generation}")
-}
-
-/// Chunking settings from a request, each field absent taken from `base`, range-checked.
-pub fn resolve_chunking(
-    c: Option<&Chunking>,
-    base: (usize, usize, bool),
-) -> Result<(usize, usize, bool), ApiError> {
-    let max_tokens = c.and_then(|c| c.max_tokens).unwrap_or(base.0);
-    let overlap = c.and_then(|c| c.overlap_tokens).unwrap_or(base.1);
-    let markdown = c.and_then(|c| c.markdown).unwrap_or(base.2);
-    if !(16..=254).contains(&max_tokens) {
-        return Err(ApiError::invalid(
-            "chunking.max_tokens",
-            "max_tokens must be in 16..=254 (the embedding model reads 256 tokens)",
-        ));
-    }
-    if overlap * 2 >= max_tokens {
-        return Err(ApiError::invalid(
-            "chunking.overlap_tokens",
-            "overlap_tokens must be less than half of max_tokens",
-        ));
-    }
-    Ok((max_tokens, overlap, markdown))
+/// Why a knowledge base could not be created, found or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    /// A request value is wrong (the chunking settings).
+    #[error(transparent)]
+    Invalid(#[from] ParamError),
+    /// The request named an embedding model this server does not offer.
+    #[error(transparent)]
+    UnknownModel(#[from] UnknownModel),
+    #[error("knowledge base `{0}` already exists")]
+    Exists(String),
+    /// No such knowledge base in the caller's project (other projects' are invisible).
+    #[error("knowledge base `{0}` does not exist in this project")]
+    NotFound(String),
+    /// Canceling its re-index on delete failed.
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vector(#[from] VectorError),
 }
 
 pub async fn create(
     state: &AppState,
     project: &str,
     req: NewKnowledgeBase,
-) -> Result<KnowledgeBase, ApiError> {
+) -> Result<KnowledgeBase, KnowledgeError> {
     let defaults = &state.config.chunking;
-    let (max_tokens, overlap, markdown) = resolve_chunking(
+    let chunking = Chunking::resolve(
         req.chunking.as_ref(),
-        (
-            defaults.max_tokens,
-            defaults.overlap_tokens,
-            defaults.markdown,
-        ),
+        ChunkingSettings {
+            max_tokens: defaults.max_tokens,
+            overlap_tokens: defaults.overlap_tokens,
+            markdown: defaults.markdown,
+        },
     )?;
     let model = req
         .embedding_model
         .clone()
         .unwrap_or_else(|| state.pipeline.embedder.model_name().to_owned());
-    let pipeline = state.pipeline_for(&model, "embedding_model")?;
+    let pipeline = state.pipeline_for(&model)?;
     let dim = pipeline.embedder.dim();
     let uid = uuid::Uuid::new_v4().simple().to_string();
     let id = req.id.unwrap_or_else(|| format!("kb-{}", &uid[..12]));
     if state.db.get_kb(project, &id).await?.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "knowledge base `{id}` already exists"
-        )));
+        return Err(KnowledgeError::Exists(id));
     }
     let now = now_ms();
     let kb = KnowledgeBase {
         project_id: project.to_owned(),
         name: req.name.unwrap_or_else(|| id.clone()),
         id,
-        collection: collection_name(&uid, 1),
+        collection: KnowledgeBase::collection_name(&uid, 1),
         uid,
         description: req.description.unwrap_or_default(),
         embedding_model: model,
         embedding_dim: dim as i64,
-        chunk_max_tokens: max_tokens as i64,
-        chunk_overlap: overlap as i64,
-        chunk_markdown: i64::from(markdown),
+        chunk_max_tokens: chunking.max_tokens as i64,
+        chunk_overlap: chunking.overlap_tokens as i64,
+        chunk_markdown: i64::from(chunking.markdown),
         generation: 1,
         created_at: now,
         updated_at: now,
@@ -107,47 +82,79 @@ pub async fn create(
         .await?;
     if let Err(e) = state.db.insert_kb(&kb).await {
         let _ = state.vectors.delete_collection(&kb.collection).await;
-        return Err(match e.as_database_error() {
-            Some(d) if d.is_unique_violation() => {
-                ApiError::Conflict(format!("knowledge base `{}` already exists", kb.id))
-            }
-            _ => e.into(),
+        return Err(match e {
+            StoreError::Duplicate(_) => KnowledgeError::Exists(kb.id),
+            other => other.into(),
         });
     }
     Ok(kb)
 }
 
 /// The knowledge base `id` of `project`; 404 otherwise (other projects' are invisible).
-pub async fn get(state: &AppState, project: &str, id: &str) -> Result<KnowledgeBase, ApiError> {
-    state.db.get_kb(project, id).await?.ok_or_else(|| {
-        ApiError::not_found(
-            Some("kb_id"),
-            format!("knowledge base `{id}` does not exist in this project"),
-        )
+pub async fn get(
+    state: &AppState,
+    project: &str,
+    id: &str,
+) -> Result<KnowledgeBase, KnowledgeError> {
+    state
+        .db
+        .get_kb(project, id)
+        .await?
+        .ok_or_else(|| KnowledgeError::NotFound(id.to_owned()))
+}
+
+/// What a knowledge base holds: its documents by status, their chunks, and the re-index
+/// under way, if any.
+#[derive(Debug, Clone)]
+pub struct Contents {
+    pub documents: DocumentCounts,
+    pub chunks: i64,
+    pub reindex: Option<Job>,
+}
+
+/// The contents of `kb`.
+pub async fn contents(state: &AppState, kb: &KnowledgeBase) -> Result<Contents, KnowledgeError> {
+    let mut documents = DocumentCounts::default();
+    let mut chunks = 0;
+    for (status, n, c) in state.db.kb_document_counts(&kb.project_id, &kb.id).await? {
+        documents.set(status, n);
+        chunks += c;
+    }
+    let reindex = state.db.active_reindex(&kb.project_id, &kb.id).await?;
+    Ok(Contents {
+        documents,
+        chunks,
+        reindex,
     })
 }
 
-/// The knowledge base with its document counts by status.
-pub async fn describe(state: &AppState, kb: &KnowledgeBase) -> Result<Value, ApiError> {
-    let mut v = kb.to_json();
-    let mut docs = json!({"queued": 0, "processing": 0, "ready": 0, "failed": 0});
-    let mut chunks = 0;
-    for (status, n, c) in state.db.kb_document_counts(&kb.project_id, &kb.id).await? {
-        docs[status] = json!(n);
-        chunks += c;
+/// Every knowledge base of `project`, each with its documents by status and their chunks
+/// (one grouped query for all of them; no re-index lookup).
+pub async fn list(
+    state: &AppState,
+    project: &str,
+) -> Result<Vec<(KnowledgeBase, DocumentCounts, i64)>, KnowledgeError> {
+    let mut counts: std::collections::HashMap<String, (DocumentCounts, i64)> = Default::default();
+    for (kb, status, n, c) in state.db.project_document_counts(project).await? {
+        let entry = counts.entry(kb).or_default();
+        entry.0.set(status, n);
+        entry.1 += c;
     }
-    v["documents"] = docs;
-    v["chunks"] = json!(chunks);
-    v["reindex"] = match state.db.active_reindex(&kb.project_id, &kb.id).await? {
-        Some(job) => job.to_json(),
-        None => Value::Null,
-    };
-    Ok(v)
+    Ok(state
+        .db
+        .list_kbs(project)
+        .await?
+        .into_iter()
+        .map(|kb| {
+            let (docs, chunks) = counts.remove(&kb.id).unwrap_or_default();
+            (kb, docs, chunks)
+        })
+        .collect())
 }
 
 /// Cancel its re-index (dropping the half-built generation), drop the vectors, then the rows
 /// (documents and sources cascade).
-pub async fn delete(state: &AppState, kb: &KnowledgeBase) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, kb: &KnowledgeBase) -> Result<(), KnowledgeError> {
     if let Some(job) = state.db.active_reindex(&kb.project_id, &kb.id).await? {
         crate::jobs::cancel(state, &job, Some("the knowledge base was deleted")).await?;
     }

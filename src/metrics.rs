@@ -1,13 +1,10 @@
-//! Prometheus metrics at `/metrics`: request counts and latencies by status class (counted by
-//! the request middleware), and the ingest queue and jobs by status (read from the database at scrape
-//! time, so every replica reports the shared queue).
+//! Prometheus metrics, rendered for `/metrics` (served by `api::health`): request counts and
+//! latencies by status class (counted by the request middleware), and the ingest queue and
+//! jobs by status (read from the database at scrape time, so every replica reports the
+//! shared queue).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use actix_web::{web, HttpResponse};
-
-use crate::startup::AppState;
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -40,7 +37,7 @@ impl HttpMetrics {
         }
     }
 
-    fn render(&self, out: &mut String) {
+    pub fn render(&self, out: &mut String) {
         out.push_str(
             "# HELP ragway_http_requests_total HTTP requests answered, by status class.\n",
         );
@@ -75,47 +72,29 @@ impl HttpMetrics {
     }
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics));
-}
-
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let mut out = String::new();
-    HTTP.render(&mut out);
+/// The ingest queue as gauges: documents by status (all projects), and whether the database
+/// answered at all.
+pub fn render_documents(out: &mut String, by_status: Option<&[(String, i64)]>) {
     out.push_str("# HELP ragway_documents Documents by ingest status (all projects).\n");
     out.push_str("# TYPE ragway_documents gauge\n");
-    match sqlx::query_as::<_, (String, i64)>(
-        "SELECT status, COUNT(*) FROM documents GROUP BY status ORDER BY status",
-    )
-    .fetch_all(&state.db.pool)
-    .await
-    {
-        Ok(rows) => {
+    match by_status {
+        Some(rows) => {
             for (status, n) in rows {
                 out.push_str(&format!("ragway_documents{{status=\"{status}\"}} {n}\n"));
             }
             out.push_str("ragway_database_up 1\n");
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics: database query failed");
-            out.push_str("ragway_database_up 0\n");
-        }
+        None => out.push_str("ragway_database_up 0\n"),
     }
-    if let Ok(rows) = sqlx::query_as::<_, (String, String, i64)>(
-        "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
-    )
-    .fetch_all(&state.db.pool)
-    .await
-    {
-        out.push_str("# HELP ragway_jobs Jobs by kind and status (all projects).\n");
-        out.push_str("# TYPE ragway_jobs gauge\n");
-        for (kind, status, n) in rows {
-            out.push_str(&format!(
-                "ragway_jobs{{kind=\"{kind}\",status=\"{status}\"}} {n}\n"
-            ));
-        }
+}
+
+/// Jobs by kind and status (all projects).
+pub fn render_jobs(out: &mut String, by_kind_status: &[(String, String, i64)]) {
+    out.push_str("# HELP ragway_jobs Jobs by kind and status (all projects).\n");
+    out.push_str("# TYPE ragway_jobs gauge\n");
+    for (kind, status, n) in by_kind_status {
+        out.push_str(&format!(
+            "ragway_jobs{{kind=\"{kind}\",status=\"{status}\"}} {n}\n"
+        ));
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(out)
 }

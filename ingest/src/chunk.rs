@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use text_splitter::{ChunkCharIndex, ChunkConfig, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
+use crate::parse::markdown::depth_exceeds;
 use crate::parse::ParsedDocument;
 
 /// How to cut a document.
@@ -71,8 +72,10 @@ pub struct Chunk {
     pub text: String,
     /// 1-based page of the section it comes from (PDF).
     pub page: Option<u32>,
-    /// Character (not byte) offsets of `text` within its section's text: `text` equals
-    /// `section.text.chars().skip(char_start).take(char_end - char_start)`.
+    /// Character (not byte) offsets of `text` within the whole document's text
+    /// ([`ParsedDocument::text`], sections joined): `text` equals
+    /// `doc.text().chars().skip(char_start).take(char_end - char_start)`. Whole-document
+    /// offsets let a viewer place a chunk in the text without knowing the sections.
     pub char_start: usize,
     pub char_end: usize,
     /// Index of the section in `ParsedDocument::sections`.
@@ -110,19 +113,25 @@ impl Chunker {
     /// The Markdown splitter is used when `settings.markdown` and `doc.structured`.
     pub fn chunk(&self, doc: &ParsedDocument, settings: &ChunkSettings) -> Result<Vec<Chunk>> {
         settings.validate()?;
-        let config = ChunkConfig::new(settings.max_tokens)
-            .with_sizer(&*self.tokenizer)
-            .with_overlap(settings.overlap_tokens)
-            .map_err(|e| anyhow!("invalid chunk settings: {e}"))?;
-        let splitter = if settings.markdown && doc.structured {
-            Splitter::Markdown(MarkdownSplitter::new(config))
-        } else {
-            Splitter::Text(TextSplitter::new(config))
+        let config = || {
+            ChunkConfig::new(settings.max_tokens)
+                .with_sizer(&*self.tokenizer)
+                .with_overlap(settings.overlap_tokens)
+                .map_err(|e| anyhow!("invalid chunk settings: {e}"))
+        };
+        let splitter = Splitter {
+            text: TextSplitter::new(config()?),
+            markdown: match settings.markdown && doc.structured {
+                true => Some(MarkdownSplitter::new(config()?)),
+                false => None,
+            },
         };
 
         let mut chunks = Vec::new();
+        let spans = doc.section_spans();
         for (section_index, section) in doc.sections.iter().enumerate() {
-            for piece in splitter.split(&section.text) {
+            let base = spans[section_index].0;
+            for piece in split_bounded(&splitter, &section.text) {
                 let token_count = self
                     .tokenizer
                     .encode_fast(piece.chunk, false)
@@ -132,8 +141,8 @@ impl Chunker {
                     ordinal: u32::try_from(chunks.len())?,
                     text: piece.chunk.to_string(),
                     page: section.page,
-                    char_start: piece.char_offset,
-                    char_end: piece.char_offset + piece.chunk.chars().count(),
+                    char_start: base + piece.char_offset,
+                    char_end: base + piece.char_offset + piece.chunk.chars().count(),
                     section: u32::try_from(section_index)?,
                     token_count,
                 });
@@ -143,16 +152,97 @@ impl Chunker {
     }
 }
 
-enum Splitter<'t> {
-    Text(TextSplitter<&'t Tokenizer>),
-    Markdown(MarkdownSplitter<&'t Tokenizer>),
+/// Most bytes text-splitter is given at once. Its cost per chunk grows with the text after
+/// the chunk (1 MB of one-letter words took 50 s whole, against 2 s for 1 MB of prose), so a
+/// long section is cut into windows at paragraph, line or word breaks and each is split
+/// alone: linear in the section's length, at the price of a forced cut per window.
+const WINDOW_BYTES: usize = 32 * 1024;
+
+/// Deepest Markdown block nesting a window may have to go to the Markdown splitter; deeper
+/// windows go to the plain-text splitter. pulldown-cmark's cost grows with the square of the
+/// nesting: a 256-level nested list (68 KB) took 4 s, 64 levels 6 ms. Parsing refuses far
+/// deeper text (`ingest.limits.max_depth`); this bounds what is left.
+const MARKDOWN_MAX_DEPTH: usize = 64;
+
+/// Most bytes of one chunk. Tokens can be long (a run of 10 MB without a space is one
+/// `[UNK]`), so the token budget alone does not bound a chunk's text.
+const MAX_CHUNK_BYTES: usize = 16 * 1024;
+
+/// A piece of a section and its char offset in the section.
+struct Piece<'a> {
+    chunk: &'a str,
+    char_offset: usize,
+}
+
+/// Splits `text` window by window, then cuts any over-long piece, keeping char offsets
+/// relative to the whole `text`.
+fn split_bounded<'a>(splitter: &Splitter<'_>, text: &'a str) -> Vec<Piece<'a>> {
+    let mut out = Vec::new();
+    let mut window_chars = 0;
+    for window in cut(text, WINDOW_BYTES) {
+        for piece in splitter.split(window) {
+            let mut part_chars = window_chars + piece.char_offset;
+            for part in cut(piece.chunk, MAX_CHUNK_BYTES) {
+                let trimmed = part.trim_start();
+                let lead = part[..part.len() - trimmed.len()].chars().count();
+                let trimmed = trimmed.trim_end();
+                if !trimmed.is_empty() {
+                    out.push(Piece {
+                        chunk: trimmed,
+                        char_offset: part_chars + lead,
+                    });
+                }
+                part_chars += part.chars().count();
+            }
+        }
+        window_chars += window.chars().count();
+    }
+    out
+}
+
+/// Cuts `text` into consecutive slices of at most `max` bytes that together are `text`,
+/// each ending at the last paragraph break, else line break, else whitespace in its second
+/// half, else at a char boundary.
+fn cut(text: &str, max: usize) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut end = max;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let head = &rest[..end];
+        let floor = end / 2;
+        let at = [
+            head.rfind("\n\n").map(|i| i + 2),
+            head.rfind('\n').map(|i| i + 1),
+            head.rfind(char::is_whitespace).map(|i| i + 1),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|&i| i > floor && rest.is_char_boundary(i))
+        .unwrap_or(end);
+        parts.push(&rest[..at]);
+        rest = &rest[at..];
+    }
+    parts.push(rest);
+    parts
+}
+
+/// The plain-text splitter, and the Markdown one for structured documents.
+struct Splitter<'t> {
+    text: TextSplitter<&'t Tokenizer>,
+    markdown: Option<MarkdownSplitter<&'t Tokenizer>>,
 }
 
 impl Splitter<'_> {
+    /// Every call sees at most `WINDOW_BYTES` (see `split_bounded`).
     fn split<'a>(&self, text: &'a str) -> Vec<ChunkCharIndex<'a>> {
-        match self {
-            Splitter::Text(s) => s.chunk_char_indices(text).collect(),
-            Splitter::Markdown(s) => s.chunk_char_indices(text).collect(),
+        match &self.markdown {
+            Some(md) if !depth_exceeds(text, MARKDOWN_MAX_DEPTH) => {
+                md.chunk_char_indices(text).collect()
+            }
+            _ => self.text.chunk_char_indices(text).collect(),
         }
     }
 }
@@ -160,6 +250,18 @@ impl Splitter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_prefers_paragraphs_then_lines_then_words() {
+        let text = "aaaa\n\nbbbb\ncc dd eeeeeeeeeeeeeeeeeeee";
+        let parts = cut(text, 12);
+        assert_eq!(parts.concat(), text);
+        assert_eq!(parts[0], "aaaa\n\nbbbb\n");
+        assert!(parts.iter().all(|p| p.len() <= 12), "{parts:?}");
+        // No break at all: cut at a char boundary.
+        let parts = cut("ééééé", 3);
+        assert_eq!(parts, ["é", "é", "é", "é", "é"]);
+    }
 
     #[test]
     fn validation_names_the_field() {

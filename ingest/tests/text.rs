@@ -53,10 +53,17 @@ fn slice_chars(text: &str, start: usize, end: usize) -> String {
 }
 
 fn assert_offsets(doc: &ParsedDocument, chunks: &[Chunk]) {
+    let text = doc.text();
+    let spans = doc.section_spans();
     for chunk in chunks {
-        let section = &doc.sections[chunk.section as usize].text;
+        let (start, end) = spans[chunk.section as usize];
+        assert!(
+            start <= chunk.char_start && chunk.char_end <= end,
+            "chunk {} lies outside its section",
+            chunk.ordinal
+        );
         assert_eq!(
-            slice_chars(section, chunk.char_start, chunk.char_end),
+            slice_chars(&text, chunk.char_start, chunk.char_end),
             chunk.text,
             "chunk {} offsets",
             chunk.ordinal
@@ -233,8 +240,9 @@ fn sections_pages_and_ordinals() {
         .iter()
         .all(|c| c.section == 1 && c.page == Some(2)));
     assert_eq!(
-        chunks[first_of_two].char_start, 0,
-        "offsets restart per section"
+        chunks[first_of_two].char_start,
+        document.section_spans()[1].0,
+        "the second page's first chunk starts where that page starts in the whole text"
     );
     for (i, c) in chunks.iter().enumerate() {
         assert_eq!(c.ordinal as usize, i);

@@ -1,46 +1,55 @@
-//! `POST /v1/chat/completions` (the seed's contract), `GET /v1/models`, `GET /v1/chats/{id}`.
+//! `POST /v1/chat/completions` (the seed's contract) and `GET /v1/chats/{id}`.
+
+use std::convert::Infallible;
 
 use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::auth::{Caller, Principal};
-use crate::chat::{self, request::ChatRequest};
+use crate::api::dialect::ClientDialect;
+use crate::api::routes::Routes;
+use crate::api::views;
+use crate::auth::policy::Rule;
+use crate::auth::Caller;
+use crate::chat;
+use crate::chat::stream::StreamItem;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
+use ragway_protocol::chat::ChatRequest;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/chat/completions", web::post().to(completions))
-        .route("/v1/models", web::get().to(models))
-        .route("/v1/chats/{chat_id}", web::get().to(chat_log));
+pub fn routes(r: &mut Routes) {
+    r.post("/v1/chat/completions", Rule::Project, completions)
+        .get("/v1/chats/{chat_id}", Rule::Project, chat_log);
 }
 
 async fn completions(
     state: web::Data<AppState>,
     caller: Caller,
+    ClientDialect(dialect): ClientDialect,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let request = ChatRequest::parse(body.into_inner())?;
     let streaming = request.stream;
     let turn = chat::prepare(&state, caller, request).await?;
     if streaming {
-        let events = chat::stream::start(state.into_inner(), turn).await?;
+        let items = chat::stream::start(state.into_inner(), turn, dialect).await?;
         return Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("Cache-Control", "no-cache"))
             .insert_header(("X-Accel-Buffering", "no"))
-            .streaming(events));
+            .streaming(items.map(|item| Ok::<_, Infallible>(sse_frame(item)))));
     }
     Ok(HttpResponse::Ok().json(chat::complete(&state, turn).await?))
 }
 
-async fn models(state: web::Data<AppState>, _who: Principal) -> Result<HttpResponse, ApiError> {
-    let data: Vec<Value> = state
-        .generation
-        .models()
-        .iter()
-        .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by, "context_length": m.context_length}))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
+/// One item of the answer stream as SSE bytes.
+fn sse_frame(item: StreamItem) -> Bytes {
+    match item {
+        StreamItem::Chunk(v) => Bytes::from(format!("data: {v}\n\n")),
+        StreamItem::Error(e) => Bytes::from(format!("data: {}\n\n", ApiError::from(e).body())),
+        StreamItem::Done => Bytes::from_static(b"data: [DONE]\n\n"),
+    }
 }
 
 async fn chat_log(
@@ -55,17 +64,7 @@ async fn chat_log(
             format!("no chat `{path}` in this project"),
         ));
     }
-    let entries: Vec<Value> = logs
-        .into_iter()
-        .map(|l| {
-            let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-            json!({
-                "id": l.id, "chat_id": l.chat_id, "user_id": l.user_id, "model": l.model, "search_query": l.search_query,
-                "retrieved": parse(&l.retrieved), "timings": parse(&l.timings), "usage": l.usage.as_deref().map(parse),
-                "outcome": l.outcome, "error": l.error, "created_at": l.created_at,
-            })
-        })
-        .collect();
+    let entries: Vec<_> = logs.into_iter().map(views::chat_log).collect();
     Ok(HttpResponse::Ok()
         .json(json!({"object": "chat.log", "chat_id": path.into_inner(), "data": entries})))
 }

@@ -10,37 +10,41 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::api::routes::Routes;
+use crate::api::views;
+use crate::auth::policy::Rule;
 use crate::auth::Caller;
 use crate::documents::{self, Upload};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::knowledge;
 use crate::retrieval::RetrievedChunk;
-use crate::startup::AppState;
-use crate::store::knowledge::{status, Document, PutOutcome};
+use crate::state::AppState;
+use crate::store::knowledge::{Document, DocumentStatus, PutOutcome};
 use crate::vector::{Filter, MatchValue};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/v1/knowledge_bases/{kb_id}/documents",
-        web::post().to(upload),
-    )
-    .route("/v1/knowledge_bases/{kb_id}/documents", web::get().to(list))
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}",
-        web::put().to(put),
-    )
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}",
-        web::get().to(get),
-    )
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}",
-        web::delete().to(delete),
-    )
-    .route(
-        "/v1/knowledge_bases/{kb_id}/documents/{doc}/chunks",
-        web::get().to(chunks),
-    );
+pub fn routes(r: &mut Routes) {
+    const DOCS: &str = "/v1/knowledge_bases/{kb_id}/documents";
+    const DOC: &str = "/v1/knowledge_bases/{kb_id}/documents/{doc}";
+    r.post(DOCS, Rule::Project, upload)
+        .get(DOCS, Rule::Project, list)
+        .put(DOC, Rule::Project, put)
+        .get(DOC, Rule::Project, get)
+        .delete(DOC, Rule::Project, delete)
+        .get(
+            "/v1/knowledge_bases/{kb_id}/documents/{doc}/chunks",
+            Rule::Project,
+            chunks,
+        )
+        .get(
+            "/v1/knowledge_bases/{kb_id}/documents/{doc}/text",
+            Rule::Project,
+            text,
+        )
+        .post(
+            "/v1/knowledge_bases/{kb_id}/documents/{doc}/retry",
+            Rule::Project,
+            retry,
+        );
 }
 
 #[derive(Deserialize)]
@@ -119,7 +123,7 @@ async fn respond(
 ) -> Result<HttpResponse, ApiError> {
     let mut docs: Vec<(Document, PutOutcome)> = results;
     let deadline = Instant::now() + Duration::from_secs(state.config.ingest.wait_timeout_secs);
-    let settled = |d: &Document| d.status == status::READY || d.status == status::FAILED;
+    let settled = |d: &Document| d.status.is_settled();
     while wait && !docs.iter().all(|(d, _)| settled(d)) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
         for (d, _) in docs.iter_mut().filter(|(d, _)| !settled(d)) {
@@ -131,18 +135,7 @@ async fn respond(
     let all_settled = docs
         .iter()
         .all(|(d, o)| settled(d) || *o == PutOutcome::Unchanged);
-    let data: Vec<Value> = docs
-        .iter()
-        .map(|(d, o)| {
-            let mut v = serde_json::to_value(d).unwrap_or_default();
-            v["outcome"] = json!(match o {
-                PutOutcome::Created => "created",
-                PutOutcome::Unchanged => "unchanged",
-                PutOutcome::Replaced => "replaced",
-            });
-            v
-        })
-        .collect();
+    let data: Vec<_> = docs.iter().map(|(d, o)| views::uploaded(d, *o)).collect();
     let body = json!({"object": "list", "data": data});
     Ok(if all_settled {
         HttpResponse::Ok().json(body)
@@ -169,23 +162,18 @@ async fn read_uploads(
         return read_multipart(state, Multipart::new(req.headers(), body), limit).await;
     }
     if !ctype.starts_with("application/json") {
-        return Err(ApiError::InvalidRequest {
-            message: "send multipart/form-data files or an application/json document".into(),
-            param: None,
-            code: "invalid_content_type",
-        });
+        return Err(ApiError::new(
+            Code::InvalidContentType,
+            "send multipart/form-data files or an application/json document",
+        ));
     }
     let bytes = read_limited(
         body.map(|r| r.map_err(|e| ApiError::invalid("body", e.to_string()))),
         limit,
     )
     .await?;
-    let doc: JsonDocument =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidRequest {
-            message: format!("invalid JSON document: {e}"),
-            param: None,
-            code: "invalid_json",
-        })?;
+    let doc: JsonDocument = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(Code::InvalidJson, format!("invalid JSON document: {e}")))?;
     if doc.text.trim().is_empty() {
         return Err(ApiError::invalid("text", "text must not be empty"));
     }
@@ -204,93 +192,122 @@ async fn read_multipart(
     mut mp: Multipart,
     limit: usize,
 ) -> Result<Vec<Upload>, ApiError> {
-    let bad = |e: actix_multipart::MultipartError| {
-        ApiError::invalid("body", format!("invalid multipart body: {e}"))
-    };
     let mut uploads: Vec<Upload> = Vec::new();
     let mut shared = Map::new();
-    while let Some(field) = mp.try_next().await.map_err(bad)? {
-        let name = field
-            .content_disposition()
-            .and_then(|cd| cd.get_name())
-            .unwrap_or("")
-            .to_owned();
-        let file_name = field
-            .content_disposition()
-            .and_then(|cd| cd.get_filename())
-            .map(str::to_owned);
-        let content_type = field.content_type().map(|m| m.essence_str().to_owned());
-        let is_file = file_name.is_some() || name == "file" || name == "files";
-        let data = read_limited(
-            field.map(|r| r.map_err(bad)),
-            if is_file { limit } else { 1 << 20 },
-        )
-        .await
-        .map_err(|e| match e {
-            ApiError::PayloadTooLarge(_) => ApiError::PayloadTooLarge(format!(
-                "`{}` is larger than ingest.max_file_bytes ({limit} bytes)",
-                file_name.as_deref().unwrap_or(&name)
-            )),
-            other => other,
-        })?;
-        if is_file {
-            if uploads.len() == state.config.ingest.max_files_per_upload {
+    while let Some(field) = mp.try_next().await.map_err(bad_multipart)? {
+        let part = Part::of(&field);
+        let data = part.read(field, limit).await?;
+        if part.is_file() {
+            let most = state.config.ingest.max_files_per_upload;
+            if uploads.len() == most {
                 return Err(ApiError::invalid(
                     "file",
-                    format!(
-                        "at most {} files per upload",
-                        state.config.ingest.max_files_per_upload
-                    ),
+                    format!("at most {most} files per upload"),
                 ));
             }
             uploads.push(Upload {
-                file_name,
-                content_type,
+                file_name: part.file_name,
+                content_type: part.content_type,
                 metadata: shared.clone(),
                 content: data,
                 ..Default::default()
             });
-            continue;
-        }
-        let text =
-            String::from_utf8(data).map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))?;
-        match name.as_str() {
-            "metadata" => {
-                let meta: Map<String, Value> = serde_json::from_str(&text).map_err(|e| {
-                    ApiError::invalid("metadata", format!("metadata must be a JSON object: {e}"))
-                })?;
-                match uploads.last_mut() {
-                    Some(up) => up.metadata.extend(meta),
-                    None => shared.extend(meta),
-                }
-            }
-            "external_id" | "title" => {
-                let up = uploads.last_mut().ok_or_else(|| {
-                    ApiError::invalid(
-                        &name,
-                        format!("`{name}` must follow the file part it belongs to"),
-                    )
-                })?;
-                if name == "title" {
-                    up.title = Some(text)
-                } else {
-                    up.external_id = Some(text)
-                }
-            }
-            other => {
-                return Err(ApiError::invalid(
-                    other,
-                    format!(
-                        "unknown multipart field `{other}`; use file, metadata, external_id, title"
-                    ),
-                ))
-            }
+        } else {
+            apply_field(&part.name, data, &mut uploads, &mut shared)?;
         }
     }
     if uploads.is_empty() {
         return Err(ApiError::invalid("file", "no file part in the upload"));
     }
     Ok(uploads)
+}
+
+fn bad_multipart(e: actix_multipart::MultipartError) -> ApiError {
+    ApiError::invalid("body", format!("invalid multipart body: {e}"))
+}
+
+/// A multipart part's name, file name and content type.
+struct Part {
+    name: String,
+    file_name: Option<String>,
+    content_type: Option<String>,
+}
+
+impl Part {
+    fn of(field: &actix_multipart::Field) -> Part {
+        let cd = field.content_disposition();
+        Part {
+            name: cd.and_then(|cd| cd.get_name()).unwrap_or("").to_owned(),
+            file_name: cd.and_then(|cd| cd.get_filename()).map(str::to_owned),
+            content_type: field.content_type().map(|m| m.essence_str().to_owned()),
+        }
+    }
+
+    fn is_file(&self) -> bool {
+        self.file_name.is_some() || self.name == "file" || self.name == "files"
+    }
+
+    /// The part's bytes: a file up to `limit` (413 naming it beyond), a field up to 1 MiB.
+    async fn read(&self, field: actix_multipart::Field, limit: usize) -> Result<Vec<u8>, ApiError> {
+        let cap = if self.is_file() { limit } else { 1 << 20 };
+        read_limited(field.map(|r| r.map_err(bad_multipart)), cap)
+            .await
+            .map_err(|e| match e.code() {
+                Code::PayloadTooLarge => ApiError::new(
+                    Code::PayloadTooLarge,
+                    format!(
+                        "`{}` is larger than ingest.max_file_bytes ({limit} bytes)",
+                        self.file_name.as_deref().unwrap_or(&self.name)
+                    ),
+                ),
+                _ => e,
+            })
+    }
+}
+
+/// A text field: `metadata` for the file before it (or, before any file, for all), or the
+/// file's `external_id` or `title`.
+fn apply_field(
+    name: &str,
+    data: Vec<u8>,
+    uploads: &mut [Upload],
+    shared: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    let text =
+        String::from_utf8(data).map_err(|_| ApiError::invalid(name, "must be UTF-8 text"))?;
+    match name {
+        "metadata" => {
+            let meta: Map<String, Value> = serde_json::from_str(&text).map_err(|e| {
+                ApiError::invalid("metadata", format!("metadata must be a JSON object: {e}"))
+            })?;
+            match uploads.last_mut() {
+                Some(up) => up.metadata.extend(meta),
+                None => shared.extend(meta),
+            }
+        }
+        "external_id" | "title" => {
+            let up = uploads.last_mut().ok_or_else(|| {
+                ApiError::invalid(
+                    name,
+                    format!("`{name}` must follow the file part it belongs to"),
+                )
+            })?;
+            if name == "title" {
+                up.title = Some(text)
+            } else {
+                up.external_id = Some(text)
+            }
+        }
+        other => {
+            return Err(ApiError::invalid(
+                other,
+                format!(
+                    "unknown multipart field `{other}`; use file, metadata, external_id, title"
+                ),
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// Collect a byte stream, failing with 413 as soon as it passes `limit`.
@@ -302,9 +319,10 @@ where
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if buf.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "upload is larger than {limit} bytes"
-            )));
+            return Err(ApiError::new(
+                Code::PayloadTooLarge,
+                format!("upload is larger than {limit} bytes"),
+            ));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -318,21 +336,17 @@ async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let kb = knowledge::get(&state, &caller.project_id, &path).await?;
-    if let Some(s) = &q.status {
-        if ![
-            status::QUEUED,
-            status::PROCESSING,
-            status::READY,
-            status::FAILED,
-        ]
-        .contains(&s.as_str())
-        {
-            return Err(ApiError::invalid(
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<DocumentStatus>)
+        .transpose()
+        .map_err(|_| {
+            ApiError::invalid(
                 "status",
                 "status must be queued, processing, ready or failed",
-            ));
-        }
-    }
+            )
+        })?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit must be in 1..=1000"));
@@ -342,13 +356,17 @@ async fn list(
         .list_documents(
             &kb.project_id,
             &kb.id,
-            q.status.as_deref(),
+            status,
             q.after.as_deref(),
             limit + 1,
         )
         .await?;
     let has_more = docs.len() as i64 > limit;
-    let docs: Vec<Document> = docs.into_iter().take(limit as usize).collect();
+    let docs: Vec<_> = docs
+        .iter()
+        .take(limit as usize)
+        .map(views::document)
+        .collect();
     let last = docs.last().map(|d| d.id.clone());
     Ok(HttpResponse::Ok()
         .json(json!({"object": "list", "data": docs, "has_more": has_more, "last_id": last})))
@@ -380,9 +398,7 @@ async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
-    let mut v = serde_json::to_value(&doc).map_err(anyhow::Error::from)?;
-    v["metadata"] = doc.metadata_value();
-    Ok(HttpResponse::Ok().json(v))
+    Ok(HttpResponse::Ok().json(views::document_with_metadata(&doc)))
 }
 
 async fn delete(
@@ -409,4 +425,29 @@ async fn chunks(
     let mut chunks: Vec<RetrievedChunk> = hits.into_iter().map(RetrievedChunk::from_hit).collect();
     chunks.sort_by_key(|c| c.ordinal);
     Ok(HttpResponse::Ok().json(json!({"object": "list", "document_id": doc.id, "data": chunks})))
+}
+
+/// `GET …/documents/{doc}/text`: the parsed text that chunk offsets point into (sections
+/// joined), with each section's page and span. Parsed again from the stored file, the same
+/// way the ingest worker does.
+async fn text(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
+    let parsed = documents::text(&state, &doc).await?;
+    Ok(HttpResponse::Ok().json(views::document_text(&doc, &parsed)))
+}
+
+/// `POST …/documents/{doc}/retry`: queue a failed document again with its attempts reset
+/// (202); 409 naming its status otherwise.
+async fn retry(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, doc) = find(&state, &caller, &path.0, &path.1).await?;
+    let queued = documents::retry(&state, &doc).await?;
+    Ok(HttpResponse::Accepted().json(views::document_with_metadata(&queued)))
 }

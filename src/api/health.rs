@@ -1,16 +1,40 @@
-//! Liveness (`/healthz`: the process answers), readiness (`/readyz`: every dependency a
-//! request needs answers too) and the API's description (`/openapi.json`, from
-//! `docs/openapi.json`; a test keeps it in step with the routes).
+//! Liveness (`/healthz`, and `/health` where JamAI's SDK asks: the process answers), readiness (`/readyz`: every dependency a
+//! request needs answers too), Prometheus metrics (`/metrics`) and the API's description
+//! (`/openapi.json`, from `docs/openapi.json`; a test keeps it in step with the routes).
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::startup::AppState;
+use crate::api::routes::Routes;
+use crate::auth::policy::Rule;
+use crate::metrics;
+use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/openapi.json", web::get().to(openapi));
+pub fn routes(r: &mut Routes) {
+    r.get("/healthz", Rule::Public, healthz)
+        .get("/health", Rule::Public, healthz)
+        .get("/readyz", Rule::Public, readyz)
+        .get("/metrics", Rule::Public, metrics)
+        .get("/openapi.json", Rule::Public, openapi);
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let mut out = String::new();
+    metrics::HTTP.render(&mut out);
+    let documents = match state.db.document_status_counts().await {
+        Ok(rows) => Some(rows),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: database query failed");
+            None
+        }
+    };
+    metrics::render_documents(&mut out, documents.as_deref());
+    if let Ok(rows) = state.db.job_counts().await {
+        metrics::render_jobs(&mut out, &rows);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(out)
 }
 
 /// The OpenAPI 3.1 description of every route.

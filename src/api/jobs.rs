@@ -4,21 +4,26 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::api::routes::Routes;
+use crate::api::views;
+use crate::auth::policy::Rule;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::jobs::{self, ReindexRequest};
+use crate::jobs;
 use crate::knowledge;
-use crate::startup::AppState;
-use crate::store::jobs::{kind, status, JobFilter};
+use crate::state::AppState;
+use crate::store::jobs::{JobFilter, JobKind, JobStatus};
+use ragway_protocol::knowledge::ReindexRequest;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
+pub fn routes(r: &mut Routes) {
+    r.post(
         "/v1/knowledge_bases/{kb_id}/reindex",
-        web::post().to(reindex),
+        Rule::Project,
+        reindex,
     )
-    .route("/v1/jobs", web::get().to(list))
-    .route("/v1/jobs/{job_id}", web::get().to(get))
-    .route("/v1/jobs/{job_id}/cancel", web::post().to(cancel));
+    .get("/v1/jobs", Rule::Project, list)
+    .get("/v1/jobs/{job_id}", Rule::Project, get)
+    .post("/v1/jobs/{job_id}/cancel", Rule::Project, cancel);
 }
 
 /// `POST /v1/knowledge_bases/{kb_id}/reindex` → 202 with the queued job. An empty body
@@ -39,7 +44,7 @@ async fn reindex(
     let job = jobs::enqueue_reindex(&state, &kb, req).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/v1/jobs/{}", job.id)))
-        .json(job.to_json()))
+        .json(views::job(&job)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,22 +64,18 @@ async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    if let Some(s) = &q.status {
-        if !status::ALL.contains(&s.as_str()) {
-            return Err(ApiError::invalid(
-                "status",
-                format!("unknown status `{s}`; one of {}", status::ALL.join(", ")),
-            ));
-        }
-    }
-    if let Some(k) = &q.kind {
-        if !kind::ALL.contains(&k.as_str()) {
-            return Err(ApiError::invalid(
-                "kind",
-                format!("unknown kind `{k}`; one of {}", kind::ALL.join(", ")),
-            ));
-        }
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<JobStatus>)
+        .transpose()
+        .map_err(|e| ApiError::invalid("status", e.to_string()))?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(str::parse::<JobKind>)
+        .transpose()
+        .map_err(|e| ApiError::invalid("kind", e.to_string()))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit must be in 1..=500"));
@@ -89,8 +90,8 @@ async fn list(
         None => None,
     };
     let filter = JobFilter {
-        status: q.status,
-        kind: q.kind,
+        status,
+        kind,
         kb_id: q.kb_id,
         before,
         limit: limit + 1,
@@ -98,7 +99,7 @@ async fn list(
     let mut rows = state.db.list_jobs(&caller.project_id, &filter).await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let data: Vec<_> = rows.iter().map(|j| j.to_json()).collect();
+    let data: Vec<_> = rows.iter().map(views::job).collect();
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data, "has_more": has_more})))
 }
 
@@ -108,7 +109,7 @@ async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let job = jobs::get(&state, &caller.project_id, &path).await?;
-    Ok(HttpResponse::Ok().json(job.to_json()))
+    Ok(HttpResponse::Ok().json(views::job(&job)))
 }
 
 async fn cancel(
@@ -118,5 +119,5 @@ async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let job = jobs::get(&state, &caller.project_id, &path).await?;
     let job = jobs::cancel(&state, &job, Some("canceled by request")).await?;
-    Ok(HttpResponse::Ok().json(job.to_json()))
+    Ok(HttpResponse::Ok().json(views::job(&job)))
 }

@@ -4,18 +4,23 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::validate_id;
+use crate::api::routes::Routes;
+use crate::api::{validate_id, views};
+use crate::auth::policy::Rule;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::knowledge::{self, NewKnowledgeBase};
-use crate::startup::AppState;
+use crate::knowledge;
+use crate::state::AppState;
+use crate::store::knowledge::KnowledgeBase;
+use ragway_protocol::knowledge::{KnowledgeBaseDescription, NewKnowledgeBase};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/knowledge_bases", web::post().to(create))
-        .route("/v1/knowledge_bases", web::get().to(list))
-        .route("/v1/knowledge_bases/{kb_id}", web::get().to(get))
-        .route("/v1/knowledge_bases/{kb_id}", web::patch().to(update))
-        .route("/v1/knowledge_bases/{kb_id}", web::delete().to(delete));
+pub fn routes(r: &mut Routes) {
+    const KB: &str = "/v1/knowledge_bases/{kb_id}";
+    r.post("/v1/knowledge_bases", Rule::Project, create)
+        .get("/v1/knowledge_bases", Rule::Project, list)
+        .get(KB, Rule::Project, get)
+        .patch(KB, Rule::Project, update)
+        .delete(KB, Rule::Project, delete);
 }
 
 #[derive(Deserialize)]
@@ -23,6 +28,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct Update {
     name: Option<String>,
     description: Option<String>,
+}
+
+/// The knowledge base with its contents, as create, get and update answer.
+async fn describe(
+    state: &AppState,
+    kb: &KnowledgeBase,
+) -> Result<KnowledgeBaseDescription, ApiError> {
+    let contents = knowledge::contents(state, kb).await?;
+    Ok(views::description(kb, &contents))
 }
 
 async fn create(
@@ -34,16 +48,14 @@ async fn create(
         validate_id("id", id)?;
     }
     let kb = knowledge::create(&state, &caller.project_id, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(knowledge::describe(&state, &kb).await?))
+    Ok(HttpResponse::Created().json(describe(&state, &kb).await?))
 }
 
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let kbs: Vec<serde_json::Value> = state
-        .db
-        .list_kbs(&caller.project_id)
+    let kbs: Vec<_> = knowledge::list(&state, &caller.project_id)
         .await?
         .iter()
-        .map(|kb| kb.to_json())
+        .map(|(kb, documents, chunks)| views::knowledge_base_summary(kb, *documents, *chunks))
         .collect();
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": kbs})))
 }
@@ -54,7 +66,7 @@ async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let kb = knowledge::get(&state, &caller.project_id, &path).await?;
-    Ok(HttpResponse::Ok().json(knowledge::describe(&state, &kb).await?))
+    Ok(HttpResponse::Ok().json(describe(&state, &kb).await?))
 }
 
 async fn update(
@@ -74,7 +86,7 @@ async fn update(
         .update_kb_info(&kb.project_id, &kb.id, &name, &description)
         .await?;
     let kb = knowledge::get(&state, &caller.project_id, &path).await?;
-    Ok(HttpResponse::Ok().json(knowledge::describe(&state, &kb).await?))
+    Ok(HttpResponse::Ok().json(describe(&state, &kb).await?))
 }
 
 async fn delete(

@@ -1,27 +1,50 @@
-//! Thin HTTP handlers, one module per resource, each with its own `configure`.
+//! Thin HTTP handlers, one module per resource, each adding its routes to the route table
+//! (`routes`) with the authorization rule of each.
 
 use actix_web::web;
 
 use crate::error::ApiError;
 
+pub mod catalog;
 pub mod chat;
+pub mod console;
+pub mod dialect;
 pub mod documents;
+pub mod extract;
 pub mod health;
 pub mod jobs;
 pub mod knowledge_bases;
+pub mod models;
+pub mod routes;
 pub mod search;
 pub mod tenancy;
+pub mod views;
 
-/// Mount every route.
+/// Mount every route, each behind the guard of its rule: the API at the root and again under
+/// `/api` (JamAI's hosted base URL ends in `/api`, a self-hosted one may not; its SDK works
+/// with either), the console at `/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    health::configure(cfg);
-    crate::metrics::configure(cfg);
-    chat::configure(cfg);
-    tenancy::configure(cfg);
-    knowledge_bases::configure(cfg);
-    documents::configure(cfg);
-    search::configure(cfg);
-    jobs::configure(cfg);
+    routes_into(&mut routes::Routes::mount(cfg));
+    cfg.service(web::scope("/api").configure(|api| api_routes(&mut routes::Routes::mount(api))));
+}
+
+/// Every route, into one table (the `/api` mirror is the same routes again).
+pub(crate) fn routes_into(r: &mut routes::Routes) {
+    api_routes(r);
+    console::routes(r);
+}
+
+/// The API's routes.
+fn api_routes(r: &mut routes::Routes) {
+    health::routes(r);
+    chat::routes(r);
+    models::routes(r);
+    tenancy::routes(r);
+    knowledge_bases::routes(r);
+    documents::routes(r);
+    search::routes(r);
+    jobs::routes(r);
+    catalog::routes(r);
 }
 
 /// Ids chosen by callers (users, projects, knowledge bases): 1–64 of `a-z A-Z 0-9 _ - .`,

@@ -1,127 +1,70 @@
-//! Users, projects, memberships, PATs and service keys. Secrets appear once, in the 201 that
+//! Users, projects, members, PATs and service keys. Who may call each route is its rule (see
+//! `routes`); the operations are `auth::tenancy`'s. Secrets appear once, in the 201 that
 //! creates them; afterwards only their prefix is shown.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use ragway_protocol::params::from_value;
+use ragway_protocol::tenancy::{MemberRequest, MemberStatus, NewProject, NewToken, NewUser};
+use serde_json::{json, Value};
 
+use crate::api::routes::Routes;
 use crate::api::validate_id;
-use crate::auth::{token, Caller, Principal};
+use crate::auth::policy::Rule;
+use crate::auth::{tenancy, Caller, Principal};
 use crate::error::ApiError;
-use crate::startup::AppState;
-use crate::store::tenancy::TokenKind;
+use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/users", web::post().to(create_user))
-        .route("/v1/users/{user_id}", web::get().to(get_user))
-        .route("/v1/users/{user_id}/tokens", web::post().to(create_pat))
-        .route("/v1/users/{user_id}/tokens", web::get().to(list_pats))
-        .route("/v1/projects", web::post().to(create_project))
-        .route("/v1/projects", web::get().to(list_projects))
-        .route("/v1/projects/{project_id}", web::get().to(get_project))
-        .route(
-            "/v1/projects/{project_id}/members/{user_id}",
-            web::put().to(set_member),
+pub fn routes(r: &mut Routes) {
+    const MEMBER: &str = "/v1/projects/{project_id}/members/{user_id}";
+    r.post("/v1/users", Rule::Admin, create_user)
+        .get("/v1/users/{user_id}", Rule::User, get_user)
+        .patch("/v1/users/{user_id}", Rule::Account, update_user)
+        .post("/v1/users/{user_id}/tokens", Rule::User, create_pat)
+        .get("/v1/users/{user_id}/tokens", Rule::User, list_pats)
+        .post("/v1/projects", Rule::Account, create_project)
+        .get("/v1/projects", Rule::Token, list_projects)
+        .get(
+            "/v1/projects/{project_id}",
+            Rule::ProjectMember,
+            get_project,
         )
-        .route("/v1/projects/{project_id}/keys", web::post().to(create_key))
-        .route("/v1/projects/{project_id}/keys", web::get().to(list_keys))
-        .route("/v1/tokens/{token_id}", web::delete().to(revoke))
-        .route("/v1/whoami", web::get().to(whoami));
+        .get(
+            "/v1/projects/{project_id}/members",
+            Rule::ProjectMember,
+            list_members,
+        )
+        .put(MEMBER, Rule::ProjectOwner, put_member)
+        .delete(MEMBER, Rule::OwnerOrSelf, remove_member)
+        .post(
+            "/v1/projects/{project_id}/members/{user_id}/accept",
+            Rule::Account,
+            accept,
+        )
+        .post(
+            "/v1/projects/{project_id}/keys",
+            Rule::ProjectOwner,
+            create_key,
+        )
+        .get(
+            "/v1/projects/{project_id}/keys",
+            Rule::ProjectOwner,
+            list_keys,
+        )
+        .delete("/v1/tokens/{token_id}", Rule::TokenHolder, revoke)
+        .get("/v1/whoami", Rule::Project, whoami);
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    id: String,
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewProject {
-    id: String,
-    name: Option<String>,
-    /// With the admin token: the user who becomes the project's owner.
-    owner: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewToken {
-    name: Option<String>,
-    /// Scope a PAT to one project.
-    project_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Membership {
-    role: String,
-}
-
-fn conflict_or(err: sqlx::Error, what: String) -> ApiError {
-    match err.as_database_error() {
-        Some(db) if db.is_unique_violation() => {
-            ApiError::Conflict(format!("{what} already exists"))
-        }
-        _ => err.into(),
-    }
-}
-
-fn admin_only(p: &Principal) -> Result<(), ApiError> {
-    match p {
-        Principal::Admin => Ok(()),
-        _ => Err(ApiError::Forbidden(
-            "only the admin token may do this".into(),
-        )),
-    }
-}
-
-/// Admin, or the PAT's own user.
-fn self_or_admin(p: &Principal, user_id: &str) -> Result<(), ApiError> {
-    match p {
-        Principal::Admin => Ok(()),
-        Principal::User { user_id: u, .. } if u == user_id => Ok(()),
-        _ => Err(ApiError::Forbidden(format!(
-            "this token may not act for user `{user_id}`"
-        ))),
-    }
-}
-
-/// Admin, or a PAT whose user owns `project`.
-async fn owner_or_admin(state: &AppState, p: &Principal, project: &str) -> Result<(), ApiError> {
-    if state.db.get_project(project).await?.is_none() {
-        return Err(ApiError::not_found(
-            Some("project_id"),
-            format!("project `{project}` does not exist"),
-        ));
-    }
-    match p {
-        Principal::Admin => Ok(()),
-        Principal::User { user_id, .. }
-            if state.db.membership(user_id, project).await?.as_deref() == Some("owner") =>
-        {
-            Ok(())
-        }
-        _ => Err(ApiError::Forbidden(format!(
-            "only an owner of project `{project}` may do this"
-        ))),
-    }
+fn list(data: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"object": "list", "data": data}))
 }
 
 async fn create_user(
     state: web::Data<AppState>,
-    p: Principal,
-    body: web::Json<NewUser>,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&p)?;
+    let body: NewUser = from_value(body.into_inner(), "")?;
     validate_id("id", &body.id)?;
-    let name = body.name.clone().unwrap_or_else(|| body.id.clone());
-    let user = state
-        .db
-        .create_user(&body.id, &name)
-        .await
-        .map_err(|e| conflict_or(e, format!("user `{}`", body.id)))?;
+    let user = tenancy::create_user(&state, &body.id, body.name.as_deref()).await?;
     Ok(HttpResponse::Created().json(user))
 }
 
@@ -130,56 +73,32 @@ async fn get_user(
     p: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    self_or_admin(&p, &path)?;
-    let user = state.db.get_user(&path).await?.ok_or_else(|| {
-        ApiError::not_found(Some("user_id"), format!("user `{path}` does not exist"))
-    })?;
-    let projects = state.db.user_projects(&user.id).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": user.id, "name": user.name, "created_at": user.created_at, "projects": projects})))
+    Ok(HttpResponse::Ok().json(tenancy::account(&state, &p, &path).await?))
+}
+
+async fn update_user(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let update = from_value(body.into_inner(), "")?;
+    Ok(HttpResponse::Ok().json(tenancy::update_user(&state, &path, update).await?))
 }
 
 async fn create_pat(
     state: web::Data<AppState>,
     p: Principal,
     path: web::Path<String>,
-    body: web::Json<NewToken>,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = path.into_inner();
-    self_or_admin(&p, &user_id)?;
-    if state.db.get_user(&user_id).await?.is_none() {
-        return Err(ApiError::not_found(
-            Some("user_id"),
-            format!("user `{user_id}` does not exist"),
-        ));
-    }
-    if let Some(project) = &body.project_id {
-        if state.db.membership(&user_id, project).await?.is_none() {
-            return Err(ApiError::invalid(
-                "project_id",
-                format!("user `{user_id}` is not a member of project `{project}`"),
-            ));
-        }
-    }
-    // A project-scoped PAT may not mint wider tokens for its user.
-    if let Principal::User { scope: Some(s), .. } = &p {
-        if body.project_id.as_deref() != Some(s.as_str()) {
-            return Err(ApiError::Forbidden(format!(
-                "a token scoped to `{s}` may only create tokens scoped to `{s}`"
-            )));
-        }
-    }
-    let name = body
-        .name
-        .clone()
-        .unwrap_or_else(|| "personal access token".into());
-    issue(
+    let issued = tenancy::create_pat(
         &state,
-        TokenKind::Pat,
-        &name,
-        Some(&user_id),
-        body.project_id.as_deref(),
+        &p,
+        &path,
+        from_value::<NewToken>(body.into_inner(), "")?,
     )
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(issued))
 }
 
 async fn list_pats(
@@ -187,190 +106,100 @@ async fn list_pats(
     p: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    self_or_admin(&p, &path)?;
-    let tokens = state.db.user_tokens(&path).await?;
-    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": tokens})))
+    Ok(list(tenancy::list_pats(&state, &p, &path).await?))
 }
 
 async fn create_project(
     state: web::Data<AppState>,
     p: Principal,
-    body: web::Json<NewProject>,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let body: NewProject = from_value(body.into_inner(), "")?;
     validate_id("id", &body.id)?;
-    let owner = match (&p, &body.owner) {
-        (Principal::Admin, owner) => owner.clone(),
-        (
-            Principal::User {
-                user_id,
-                scope: None,
-                ..
-            },
-            None,
-        ) => Some(user_id.clone()),
-        (Principal::User { .. }, Some(_)) => {
-            return Err(ApiError::invalid(
-                "owner",
-                "only the admin token may name another owner",
-            ))
-        }
-        (Principal::User { scope: Some(_), .. }, None) | (Principal::Service { .. }, _) => {
-            return Err(ApiError::Forbidden(
-                "project-scoped tokens and service keys may not create projects".into(),
-            ))
-        }
-    };
-    if let Some(o) = &owner {
-        if state.db.get_user(o).await?.is_none() {
-            return Err(ApiError::invalid(
-                "owner",
-                format!("user `{o}` does not exist"),
-            ));
-        }
-    }
-    let name = body.name.clone().unwrap_or_else(|| body.id.clone());
-    let project = state
-        .db
-        .create_project(&body.id, &name, owner.as_deref())
-        .await
-        .map_err(|e| conflict_or(e, format!("project `{}`", body.id)))?;
+    let project = tenancy::create_project(&state, &p, body).await?;
     Ok(HttpResponse::Created().json(project))
 }
 
 async fn list_projects(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ApiError> {
-    let projects = match &p {
-        Principal::Admin => state.db.list_projects().await?,
-        Principal::User { user_id, .. } => state.db.user_projects(user_id).await?,
-        Principal::Service { project_id, .. } => state
-            .db
-            .get_project(project_id)
-            .await?
-            .into_iter()
-            .collect(),
-    };
-    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": projects})))
+    Ok(list(tenancy::list_projects(&state, &p).await?))
 }
 
-async fn get_project(
-    state: web::Data<AppState>,
-    p: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let visible = match &p {
-        Principal::Admin => true,
-        Principal::User { user_id, .. } => state.db.membership(user_id, &id).await?.is_some(),
-        Principal::Service { project_id, .. } => *project_id == id,
-    };
-    let project = state.db.get_project(&id).await?.filter(|_| visible);
-    let project = project.ok_or_else(|| {
-        ApiError::not_found(Some("project_id"), format!("project `{id}` does not exist"))
-    })?;
+async fn get_project(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let project = tenancy::get_project(&state, &caller.project_id).await?;
     Ok(HttpResponse::Ok().json(project))
 }
 
-async fn set_member(
+async fn list_members(
     state: web::Data<AppState>,
-    p: Principal,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    Ok(list(tenancy::members(&state, &caller.project_id).await?))
+}
+
+/// 200 with the membership when it took effect (the admin token, or a member's new role);
+/// 202 with the invitation when the user has to accept first.
+async fn put_member(
+    state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
-    body: web::Json<Membership>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body: MemberRequest = from_value(body.into_inner(), "")?;
+    let member = tenancy::put_member(&state, &caller, &path.1, body.role).await?;
+    Ok(match member.status {
+        MemberStatus::Invited => HttpResponse::Accepted().json(member),
+        MemberStatus::Member => HttpResponse::Ok().json(member),
+    })
+}
+
+async fn accept(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, user) = path.into_inner();
-    owner_or_admin(&state, &p, &project).await?;
-    if !matches!(body.role.as_str(), "owner" | "member") {
-        return Err(ApiError::invalid(
-            "role",
-            "role must be `owner` or `member`",
-        ));
-    }
-    if state.db.get_user(&user).await?.is_none() {
-        return Err(ApiError::not_found(
-            Some("user_id"),
-            format!("user `{user}` does not exist"),
-        ));
-    }
-    state.db.set_membership(&user, &project, &body.role).await?;
-    Ok(HttpResponse::Ok().json(json!({"user_id": user, "project_id": project, "role": body.role})))
+    Ok(HttpResponse::Ok().json(tenancy::accept(&state, &project, &user).await?))
+}
+
+async fn remove_member(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, user) = (caller.project_id, path.into_inner().1);
+    let removed = match tenancy::remove_member(&state, &project, &user).await? {
+        MemberStatus::Member => "membership",
+        MemberStatus::Invited => "invitation",
+    };
+    Ok(
+        HttpResponse::Ok()
+            .json(json!({"project_id": project, "user_id": user, "removed": removed})),
+    )
 }
 
 async fn create_key(
     state: web::Data<AppState>,
-    p: Principal,
-    path: web::Path<String>,
-    body: web::Json<NewToken>,
+    caller: Caller,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let project = path.into_inner();
-    owner_or_admin(&state, &p, &project).await?;
-    if body.project_id.as_deref().is_some_and(|x| x != project) {
-        return Err(ApiError::invalid(
-            "project_id",
-            "a service key belongs to the project in the path",
-        ));
-    }
-    let name = body.name.clone().unwrap_or_else(|| "service key".into());
-    issue(&state, TokenKind::ServiceKey, &name, None, Some(&project)).await
+    let issued = tenancy::create_key(
+        &state,
+        &caller.project_id,
+        from_value::<NewToken>(body.into_inner(), "")?,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(issued))
 }
 
-async fn list_keys(
-    state: web::Data<AppState>,
-    p: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    owner_or_admin(&state, &p, &path).await?;
-    let keys = state.db.project_keys(&path).await?;
-    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": keys})))
+async fn list_keys(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    Ok(list(tenancy::list_keys(&state, &caller.project_id).await?))
 }
 
 async fn revoke(
     state: web::Data<AppState>,
-    p: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let not_found =
-        || ApiError::not_found(Some("token_id"), format!("token `{id}` does not exist"));
-    let record = state.db.get_token(&id).await?.ok_or_else(not_found)?;
-    let allowed = match (&p, record.kind) {
-        (Principal::Admin, _) => true,
-        (Principal::User { user_id, .. }, TokenKind::Pat) => {
-            record.user_id.as_deref() == Some(user_id.as_str())
-        }
-        (Principal::User { user_id, .. }, TokenKind::ServiceKey) => match &record.project_id {
-            Some(project) => {
-                state.db.membership(user_id, project).await?.as_deref() == Some("owner")
-            }
-            None => false,
-        },
-        (Principal::Service { token_id, .. }, _) => *token_id == record.id,
-    };
-    if !allowed {
-        return Err(not_found());
-    }
-    state.db.revoke_token(&id).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": id, "revoked": true})))
-}
-
-/// Make a secret, store its hash, and answer 201 with the secret shown this once.
-async fn issue(
-    state: &AppState,
-    kind: TokenKind,
-    name: &str,
-    user: Option<&str>,
-    project: Option<&str>,
-) -> Result<HttpResponse, ApiError> {
-    let secret = token::generate(kind);
-    let record = state
-        .db
-        .insert_token(
-            kind,
-            &token::hash(&secret),
-            &token::prefix(&secret),
-            name,
-            user,
-            project,
-        )
-        .await?;
-    Ok(HttpResponse::Created().json(json!({"token": record, "secret": secret})))
+    tenancy::revoke(&state, &path).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": path.into_inner(), "revoked": true})))
 }
 
 /// The acting user and project the headers resolve to: a way to check a token's reach.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::token;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::tenancy::TokenKind;
 
 pub const DEV_USER: &str = "dev";

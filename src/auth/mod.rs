@@ -1,22 +1,71 @@
 //! Who is calling, and in which project. The seed's headers: `Authorization: Bearer <token>`
 //! (a user's PAT, a project's service key or the admin token), `X-USER-ID`, `X-PROJECT-ID`.
-//! Every route that touches a project's data takes a [`Caller`], so tenancy is decided here once.
+//! Every route names a [`policy::Rule`]; the rule is evaluated before its handler runs
+//! (`authenticate`, then `resolve` or a rule of its own), so tenancy is decided here once.
+//! `tenancy` holds the operations on users, projects, members and tokens.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::{web, FromRequest, HttpRequest};
 use secrecy::ExposeSecret;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::tenancy::TokenKind;
+use crate::store::StoreError;
 
 pub mod bootstrap;
+pub mod policy;
+pub mod tenancy;
 pub mod token;
 
 pub const USER_HEADER: &str = "X-USER-ID";
 pub const PROJECT_HEADER: &str = "X-PROJECT-ID";
+
+/// Why a request may not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing Authorization: Bearer <token> header")]
+    MissingToken,
+    #[error("Authorization must be `Bearer <token>`")]
+    MalformedToken,
+    #[error("invalid or revoked token")]
+    InvalidToken,
+    /// A header this token needs is missing; `header` names it.
+    #[error("{header} header is required {with}")]
+    MissingHeader {
+        header: &'static str,
+        with: &'static str,
+    },
+    /// The admin token named a project that does not exist.
+    #[error("project `{0}` does not exist")]
+    UnknownProject(String),
+    /// The token is valid but may not act there.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A thing the request names (user, project, token, invitation) does not exist, or is not
+    /// the caller's to see; `param` says where it was named.
+    #[error("{message}")]
+    NotFound {
+        param: &'static str,
+        message: String,
+    },
+    /// A request value is wrong; `param` names it.
+    #[error("{message}")]
+    Invalid {
+        param: &'static str,
+        message: String,
+    },
+    /// The user or project exists already.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// The change would leave the project without an owner.
+    #[error(
+        "`{user}` is the last owner of project `{project}`: make another member an owner first"
+    )]
+    LastOwner { user: String, project: String },
+    /// A stored token whose owner does not fit its kind: a bug or a manual edit.
+    #[error("token {0} has an inconsistent owner")]
+    Inconsistent(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The authenticated identity behind a token, before any project is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,39 +100,18 @@ pub struct Caller {
     pub project_id: String,
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ApiError> {
-    match req.headers().get(name) {
-        None => Ok(None),
-        Some(v) => {
-            let s = v
-                .to_str()
-                .map_err(|_| ApiError::invalid(name, format!("{name} is not valid text")))?;
-            let s = s.trim();
-            Ok((!s.is_empty()).then_some(s))
-        }
-    }
-}
-
-fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
-}
-
-/// Resolve the bearer token to a principal: 401 when missing, unknown or revoked.
-pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let state = state(req)?;
-    let auth = header(req, "Authorization")?.ok_or_else(|| {
-        ApiError::Unauthenticated("missing Authorization: Bearer <token> header".into())
-    })?;
+/// Resolve the bearer token (the `Authorization` header's value) to a principal.
+pub async fn authenticate(
+    state: &AppState,
+    authorization: Option<&str>,
+) -> Result<Principal, AuthError> {
+    let auth = authorization.ok_or(AuthError::MissingToken)?;
     let secret = auth
         .strip_prefix("Bearer ")
         .or_else(|| auth.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            ApiError::Unauthenticated("Authorization must be `Bearer <token>`".into())
-        })?;
+        .ok_or(AuthError::MalformedToken)?;
     if let Some(admin) = &state.config.auth.admin_token {
         if token::constant_time_eq(secret, admin.expose_secret()) {
             return Ok(Principal::Admin);
@@ -93,7 +121,7 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .db
         .active_token_by_hash(&token::hash(secret))
         .await?
-        .ok_or_else(|| ApiError::Unauthenticated("invalid or revoked token".into()))?;
+        .ok_or(AuthError::InvalidToken)?;
     match (record.kind, record.user_id, record.project_id) {
         (TokenKind::Pat, Some(user_id), scope) => Ok(Principal::User {
             user_id,
@@ -104,80 +132,25 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             project_id,
             token_id: record.id,
         }),
-        _ => Err(ApiError::Internal(anyhow::anyhow!(
-            "token {} has an inconsistent owner",
-            record.id
-        ))),
+        _ => Err(AuthError::Inconsistent(record.id)),
     }
 }
 
-/// Apply the seed's omission rules to pick the acting user and project.
-async fn resolve(req: &HttpRequest, principal: Principal) -> Result<Caller, ApiError> {
-    let state = state(req)?;
-    let user_header = header(req, USER_HEADER)?.map(str::to_owned);
-    let project_header = header(req, PROJECT_HEADER)?.map(str::to_owned);
-    let missing_project = || {
-        ApiError::invalid(
-            PROJECT_HEADER,
-            format!("{PROJECT_HEADER} header is required with this token"),
-        )
-    };
+/// Apply the seed's omission rules to pick the acting user and project from the
+/// `X-USER-ID` and `X-PROJECT-ID` headers (trimmed, empty = absent).
+pub async fn resolve(
+    state: &AppState,
+    principal: Principal,
+    user_header: Option<String>,
+    project_header: Option<String>,
+) -> Result<Caller, AuthError> {
     let (user_id, project_id) = match &principal {
-        Principal::Admin => {
-            let project = project_header.ok_or_else(missing_project)?;
-            if state.db.get_project(&project).await?.is_none() {
-                return Err(ApiError::not_found(
-                    Some(PROJECT_HEADER),
-                    format!("project `{project}` does not exist"),
-                ));
-            }
-            (user_header, project)
-        }
+        Principal::Admin => admin_acts_in(state, user_header, project_header).await?,
         Principal::Service { project_id, .. } => {
-            if let Some(p) = &project_header {
-                if p != project_id {
-                    return Err(ApiError::Forbidden(format!(
-                        "this service key may not act in project `{p}`"
-                    )));
-                }
-            }
-            let user = user_header.ok_or_else(|| {
-                ApiError::invalid(
-                    USER_HEADER,
-                    format!("{USER_HEADER} header is required with a service key"),
-                )
-            })?;
-            (Some(user), project_id.clone())
+            service_acts_in(project_id, user_header, project_header)?
         }
         Principal::User { user_id, scope, .. } => {
-            if let Some(u) = &user_header {
-                if u != user_id {
-                    return Err(ApiError::Forbidden(format!(
-                        "{USER_HEADER} `{u}` is not the token's user"
-                    )));
-                }
-            }
-            let project = match (project_header, scope) {
-                (Some(p), Some(s)) if &p != s => {
-                    return Err(ApiError::Forbidden(format!(
-                        "this token is scoped to project `{s}`, not `{p}`"
-                    )));
-                }
-                (Some(p), _) => p,
-                (None, Some(s)) => s.clone(),
-                (None, None) => {
-                    let mut projects = state.db.user_projects(user_id).await?;
-                    if projects.len() != 1 {
-                        return Err(missing_project());
-                    }
-                    projects.remove(0).id
-                }
-            };
-            if state.db.membership(user_id, &project).await?.is_none() {
-                return Err(ApiError::Forbidden(format!(
-                    "user `{user_id}` is not a member of project `{project}`"
-                )));
-            }
+            let project = user_acts_in(state, user_id, scope, user_header, project_header).await?;
             (Some(user_id.clone()), project)
         }
     };
@@ -188,27 +161,105 @@ async fn resolve(req: &HttpRequest, principal: Principal) -> Result<Caller, ApiE
     })
 }
 
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { authenticate(&req).await })
+fn missing_project() -> AuthError {
+    AuthError::MissingHeader {
+        header: PROJECT_HEADER,
+        with: "with this token",
     }
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let principal = authenticate(&req).await?;
-            let caller = resolve(&req, principal).await?;
-            tracing::Span::current().record("project", caller.project_id.as_str());
-            Ok(caller)
-        })
+/// The admin token acts in the named (existing) project, as the named user if any.
+async fn admin_acts_in(
+    state: &AppState,
+    user_header: Option<String>,
+    project_header: Option<String>,
+) -> Result<(Option<String>, String), AuthError> {
+    let project = project_header.ok_or_else(missing_project)?;
+    if state.db.get_project(&project).await?.is_none() {
+        return Err(AuthError::UnknownProject(project));
     }
+    Ok((user_header, project))
+}
+
+/// A service key acts in its own project, for the user named in `X-USER-ID`.
+fn service_acts_in(
+    project_id: &str,
+    user_header: Option<String>,
+    project_header: Option<String>,
+) -> Result<(Option<String>, String), AuthError> {
+    if let Some(p) = &project_header {
+        if p != project_id {
+            return Err(AuthError::Forbidden(format!(
+                "this service key may not act in project `{p}`"
+            )));
+        }
+    }
+    let user = user_header.ok_or(AuthError::MissingHeader {
+        header: USER_HEADER,
+        with: "with a service key",
+    })?;
+    Ok((Some(user), project_id.to_owned()))
+}
+
+/// A PAT acts as its user, in the named project, its scope, or the user's default project;
+/// the user must be a member there.
+async fn user_acts_in(
+    state: &AppState,
+    user_id: &str,
+    scope: &Option<String>,
+    user_header: Option<String>,
+    project_header: Option<String>,
+) -> Result<String, AuthError> {
+    if let Some(u) = &user_header {
+        if u != user_id {
+            return Err(AuthError::Forbidden(format!(
+                "{USER_HEADER} `{u}` is not the token's user"
+            )));
+        }
+    }
+    let project = match (project_header, scope) {
+        (Some(p), Some(s)) if &p != s => {
+            return Err(AuthError::Forbidden(format!(
+                "this token is scoped to project `{s}`, not `{p}`"
+            )));
+        }
+        (Some(p), _) => p,
+        (None, Some(s)) => s.clone(),
+        (None, None) => return default_project(state, user_id).await,
+    };
+    if state.db.membership(user_id, &project).await?.is_none() {
+        return Err(not_a_member(user_id, &project));
+    }
+    Ok(project)
+}
+
+fn not_a_member(user: &str, project: &str) -> AuthError {
+    AuthError::Forbidden(format!(
+        "user `{user}` is not a member of project `{project}`"
+    ))
+}
+
+/// The project a PAT acts in when none is named: the user's stored default. It is set to their
+/// first project and changed only by them, so what others do (inviting them elsewhere,
+/// removing them) never moves their requests to another project; a default they are no longer
+/// a member of answers 403 instead.
+async fn default_project(state: &AppState, user_id: &str) -> Result<String, AuthError> {
+    let default = state
+        .db
+        .get_user(user_id)
+        .await?
+        .and_then(|u| u.default_project_id);
+    let Some(project) = default else {
+        return Err(AuthError::MissingHeader {
+            header: PROJECT_HEADER,
+            with: "with this token: its user has no default project",
+        });
+    };
+    if state.db.membership(user_id, &project).await?.is_none() {
+        return Err(AuthError::Forbidden(format!(
+            "user `{user_id}` is no longer a member of project `{project}`, their default \
+             project: name a project in {PROJECT_HEADER} or choose another default"
+        )));
+    }
+    Ok(project)
 }

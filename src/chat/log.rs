@@ -4,14 +4,15 @@
 use serde_json::{json, Value};
 
 use super::Turn;
-use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::chats::ChatLog;
 
+/// Log `turn` (when it has a chat id): `outcome` is Ok, or the error message the client got.
 pub async fn record(
-    state: &crate::startup::AppState,
+    state: &AppState,
     turn: &Turn,
     usage: Option<&Value>,
-    outcome: Result<(), &ApiError>,
+    outcome: Result<(), &str>,
 ) {
     if turn.request.chat_id.is_empty() {
         return;
@@ -23,7 +24,7 @@ pub async fn record(
         .collect();
     let (outcome, error) = match outcome {
         Ok(()) => ("ok", None),
-        Err(e) => ("error", Some(e.to_string())),
+        Err(e) => ("error", Some(e.to_owned())),
     };
     let log = ChatLog {
         id: uuid::Uuid::new_v4().to_string(),

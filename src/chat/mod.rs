@@ -5,22 +5,27 @@
 
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use ragway_protocol::ParamError;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::generation::{GenerationError, Model};
-use crate::retrieval::{self, RetrievedChunk, SearchParams};
-use crate::startup::AppState;
+use crate::retrieval::{self, RetrievalError, RetrievedChunk, SearchParams};
+use crate::state::AppState;
 use crate::store::knowledge::KnowledgeBase;
+use crate::store::StoreError;
 
 pub mod citations;
+pub mod forward;
 pub mod log;
 pub mod prompt;
-pub mod request;
 pub mod stream;
 
-use request::{ChatRequest, OnNoResults, QueryRewrite, RagParams};
+use ragway_protocol::chat::{
+    content_text, last_user_text, ChatRequest, Message, MessageRole, OnNoResults, QueryRewrite,
+    RagParams,
+};
 
 /// Stage timings of one request, in milliseconds, in the order they ran.
 #[derive(Debug, Clone, Default)]
@@ -65,40 +70,24 @@ impl Turn {
     }
 }
 
-pub fn generation_error(e: GenerationError) -> ApiError {
-    match e {
-        GenerationError::UnknownModel(m) => ApiError::NotFound {
-            message: format!("model `{m}` does not exist"),
-            param: Some("model".into()),
-            code: "model_not_found",
-        },
-        GenerationError::NoBackend => ApiError::Unavailable(
-            "no generation backend is configured (set generation.backends or OPENAI_BASE_URL)"
-                .into(),
-        ),
-        GenerationError::Unreachable(m) => {
-            ApiError::BadGateway(format!("generation backend unreachable: {m}"))
-        }
-        GenerationError::Timeout => ApiError::GatewayTimeout("generation backend timed out".into()),
-        GenerationError::Malformed(m) => {
-            ApiError::BadGateway(format!("generation backend sent an invalid answer: {m}"))
-        }
-        GenerationError::Upstream { status, body } => {
-            let message = body["error"]["message"]
-                .as_str()
-                .unwrap_or("no message")
-                .to_owned();
-            if (400..500).contains(&status) && ![401, 403, 404, 429].contains(&status) {
-                ApiError::InvalidRequest {
-                    message: format!("the generation backend rejected the request: {message}"),
-                    param: body["error"]["param"].as_str().map(str::to_owned),
-                    code: "upstream_invalid_request",
-                }
-            } else {
-                ApiError::BadGateway(format!("generation backend answered {status}: {message}"))
-            }
-        }
-    }
+/// Why a chat completion failed. The messages are the ones clients see (and chat logs keep).
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// A request value is wrong (`max_tokens` for the model, no search query).
+    #[error(transparent)]
+    Invalid(#[from] ParamError),
+    #[error(transparent)]
+    Generation(#[from] GenerationError),
+    /// `rag_params` names a knowledge base the caller's project does not have.
+    #[error("knowledge base `{0}` does not exist in this project")]
+    UnknownKnowledgeBase(String),
+    #[error(transparent)]
+    Retrieval(#[from] RetrievalError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The client went away while the answer streamed.
+    #[error("client disconnected")]
+    ClientClosed,
 }
 
 /// Everything before the backend call.
@@ -107,16 +96,12 @@ pub async fn prepare(
     state: &AppState,
     caller: Caller,
     request: ChatRequest,
-) -> Result<Turn, ApiError> {
+) -> Result<Turn, ChatError> {
     let started = Instant::now();
     let mut timings = Timings::default();
-    let model = state
-        .generation
-        .resolve(&request.model)
-        .await
-        .map_err(generation_error)?;
+    let model = state.generation.resolve(&request.model).await?;
     let max_tokens = request.max_tokens_for(model.context_length)?;
-    let mut messages = request.messages.clone();
+    let mut messages: Vec<Value> = request.messages.iter().map(Message::to_value).collect();
     let (mut references, mut chunks, mut search_query, mut fixed_answer) =
         (None, Vec::new(), None, None);
     if let Some(rag) = &request.rag {
@@ -127,9 +112,10 @@ pub async fn prepare(
         let t = Instant::now();
         let found = retrieve(state, &kbs, &query, rag).await?;
         timings.add("retrieve", t);
-        let prompt_tokens: usize = messages
+        let prompt_tokens: usize = request
+            .messages
             .iter()
-            .map(|m| state.count_tokens(&request::content_text(&m["content"])) + 4)
+            .map(|m| state.count_tokens(&m.content.text()) + 4)
             .sum();
         let room = (model.context_length as usize)
             .saturating_sub(max_tokens as usize + prompt_tokens + 96);
@@ -145,7 +131,7 @@ pub async fn prepare(
         search_query = Some(query);
         chunks = kept;
     }
-    let body = forward_body(&request, &model, messages, max_tokens);
+    let body = forward::body(&request, &model, messages, max_tokens);
     Ok(Turn {
         caller,
         request,
@@ -166,18 +152,14 @@ async fn resolve_kbs(
     state: &AppState,
     caller: &Caller,
     rag: &RagParams,
-) -> Result<Vec<KnowledgeBase>, ApiError> {
+) -> Result<Vec<KnowledgeBase>, ChatError> {
     let mut kbs = Vec::with_capacity(rag.knowledge_base_ids.len());
     for id in &rag.knowledge_base_ids {
         let kb = state
             .db
             .get_kb(&caller.project_id, id)
             .await?
-            .ok_or_else(|| ApiError::NotFound {
-                message: format!("knowledge base `{id}` does not exist in this project"),
-                param: Some("rag_params.table_id".into()),
-                code: "not_found",
-            })?;
+            .ok_or_else(|| ChatError::UnknownKnowledgeBase(id.clone()))?;
         kbs.push(kb);
     }
     Ok(kbs)
@@ -190,37 +172,28 @@ async fn search_query_for(
     model: &Model,
     request: &ChatRequest,
     rag: &RagParams,
-) -> Result<String, ApiError> {
+) -> Result<String, ChatError> {
     if !rag.search_query.trim().is_empty() {
         return Ok(rag.search_query.clone());
     }
-    let last = request::last_user_text(&request.messages)
+    let last = last_user_text(&request.messages)
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| {
-            ApiError::invalid(
+            ParamError::new(
                 "rag_params.search_query",
                 "no search_query and no user message to search for",
             )
         })?;
-    let turns = request
-        .messages
-        .iter()
-        .filter(|m| m["role"] == "user" || m["role"] == "assistant")
-        .count();
+    let in_dialogue = |m: &&Message| matches!(m.role, MessageRole::User | MessageRole::Assistant);
+    let turns = request.messages.iter().filter(in_dialogue).count();
     if rag.query_rewrite == QueryRewrite::Off || turns < 2 {
         return Ok(last);
     }
     let transcript: Vec<String> = request
         .messages
         .iter()
-        .filter(|m| m["role"] == "user" || m["role"] == "assistant")
-        .map(|m| {
-            format!(
-                "{}: {}",
-                m["role"].as_str().unwrap_or(""),
-                request::content_text(&m["content"])
-            )
-        })
+        .filter(in_dialogue)
+        .map(|m| format!("{}: {}", m.role, m.content.text()))
         .collect();
     let body = json!({
         "messages": [
@@ -257,17 +230,9 @@ pub async fn retrieve(
     kbs: &[KnowledgeBase],
     query: &str,
     rag: &RagParams,
-) -> Result<Vec<RetrievedChunk>, ApiError> {
+) -> Result<Vec<RetrievedChunk>, ChatError> {
     if let Some(name) = &rag.reranking_model {
-        if !state.rerankers.exists(name) {
-            return Err(ApiError::invalid(
-                "rag_params.reranking_model",
-                format!(
-                    "unknown reranking_model `{name}`; configured: {:?}",
-                    state.rerankers.names()
-                ),
-            ));
-        }
+        state.rerankers.check(name).map_err(RetrievalError::from)?;
     }
     let widen = rag.reranking_model.is_some() || rag.diversity.is_some_and(|d| d > 0.0);
     let fetch = if widen {
@@ -291,19 +256,20 @@ pub async fn retrieve(
         } else {
             rag.k
         };
-        chunks = state
-            .rerankers
-            .rerank(name, query, chunks, keep, rag.concat_reranker_input)
-            .await?;
+        chunks =
+            retrieval::rerank(state, name, query, chunks, keep, rag.concat_reranker_input).await?;
     }
     if let Some(d) = rag.diversity {
         chunks = retrieval::mmr(chunks, d, rag.k);
     }
     chunks.truncate(rag.k);
-    retrieval::expand_neighbors(state, kbs, chunks, rag.neighbors).await
+    Ok(retrieval::expand_neighbors(state, kbs, chunks, rag.neighbors).await?)
 }
 
-/// The seed's `references` object.
+/// The seed's `references` object. Each chunk is JamAI's `Chunk` (whose `context` is a map of
+/// strings, shown to the model as extra context): the knowledge base in `context`, and the
+/// chunk's place in its document (`ordinal`, `char_start`, `char_end`: numbers) and `kb_id` as
+/// fields of their own, which clients that do not know them ignore.
 pub fn references_json(query: &str, chunks: &[RetrievedChunk]) -> Value {
     let items: Vec<Value> = chunks
         .iter()
@@ -316,7 +282,11 @@ pub fn references_json(query: &str, chunks: &[RetrievedChunk]) -> Value {
                 "file_path": c.external_id.clone().unwrap_or_default(),
                 "document_id": c.document_id,
                 "chunk_id": c.chunk_id,
-                "context": {"kb_id": c.kb_id, "ordinal": c.ordinal, "char_start": c.char_start, "char_end": c.char_end},
+                "context": {"kb_id": c.kb_id},
+                "kb_id": c.kb_id,
+                "ordinal": c.ordinal,
+                "char_start": c.char_start,
+                "char_end": c.char_end,
                 "metadata": c.metadata,
                 "score": c.score,
             })
@@ -325,66 +295,19 @@ pub fn references_json(query: &str, chunks: &[RetrievedChunk]) -> Value {
     json!({"object": "chat.references", "search_query": query, "chunks": items})
 }
 
-/// The body the backend gets: the seed's defaults made explicit, the model's unsupported
-/// parameters dropped, unknown OpenAI fields passed through.
-fn forward_body(r: &ChatRequest, model: &Model, messages: Vec<Value>, max_tokens: u32) -> Value {
-    let mut b: Map<String, Value> = r.passthrough.clone();
-    b.insert("model".into(), json!(model.upstream_id));
-    b.insert("messages".into(), Value::Array(messages));
-    b.insert("temperature".into(), json!(r.temperature));
-    b.insert("top_p".into(), json!(r.top_p));
-    b.insert(r.max_tokens_field.into(), json!(max_tokens));
-    b.insert("stream".into(), json!(r.stream));
-    if let Some(s) = &r.stop {
-        b.insert("stop".into(), json!(s));
-    }
-    if r.presence_penalty != 0.0 {
-        b.insert("presence_penalty".into(), json!(r.presence_penalty));
-    }
-    if r.frequency_penalty != 0.0 {
-        b.insert("frequency_penalty".into(), json!(r.frequency_penalty));
-    }
-    if let Some(lb) = &r.logit_bias {
-        b.insert("logit_bias".into(), Value::Object(lb.clone()));
-    }
-    if r.n != 1 {
-        b.insert("n".into(), json!(r.n));
-    }
-    if let Some(t) = &r.tools {
-        b.insert("tools".into(), json!(t));
-        b.insert("tool_choice".into(), r.tool_choice.clone());
-    }
-    if let Some(u) = &r.user {
-        b.insert("user".into(), json!(u));
-    }
-    if r.stream {
-        if let Some(o) = &r.stream_options {
-            b.insert("stream_options".into(), o.clone());
-        }
-    }
-    for p in &model.dropped {
-        b.remove(p);
-    }
-    Value::Object(b)
-}
-
 /// A whole completion: the backend's answer plus `references` and checked `citations`.
-pub async fn complete(state: &AppState, mut turn: Turn) -> Result<Value, ApiError> {
+pub async fn complete(state: &AppState, mut turn: Turn) -> Result<Value, ChatError> {
     let t = Instant::now();
     let result = match &turn.fixed_answer {
         Some(text) => Ok(fixed_completion(&turn, text)),
-        None => state
-            .generation
-            .complete(&turn.model, &turn.body)
-            .await
-            .map_err(generation_error),
+        None => state.generation.complete(&turn.model, &turn.body).await,
     };
     turn.timings.add("generate", t);
     let mut answer = match result {
         Ok(a) => a,
         Err(e) => {
-            log::record(state, &turn, None, Err(&e)).await;
-            return Err(e);
+            log::record(state, &turn, None, Err(&e.to_string())).await;
+            return Err(e.into());
         }
     };
     answer["id"] = json!(turn.completion_id);
@@ -394,7 +317,7 @@ pub async fn complete(state: &AppState, mut turn: Turn) -> Result<Value, ApiErro
         let mut cites = Vec::new();
         for choice in answer["choices"].as_array().cloned().unwrap_or_default() {
             let index = choice["index"].as_u64().unwrap_or(0) as u32;
-            let text = request::content_text(&choice["message"]["content"]);
+            let text = content_text(&choice["message"]["content"]);
             cites.extend(citations::check(&text, index, &ids));
         }
         answer["references"] = refs.clone();

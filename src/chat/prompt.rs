@@ -5,8 +5,8 @@
 
 use serde_json::{json, Value};
 
-use super::request::{OnNoResults, RagParams};
 use crate::retrieval::RetrievedChunk;
+use ragway_protocol::chat::{content_text, OnNoResults, RagParams};
 
 /// One numbered source, as the model sees it.
 fn source(i: usize, c: &RetrievedChunk) -> String {
@@ -63,7 +63,7 @@ pub fn inject(messages: &[Value], block: &str) -> Vec<Value> {
     let mut out = messages.to_vec();
     match out.first_mut() {
         Some(first) if first["role"] == "system" => {
-            let own = super::request::content_text(&first["content"]);
+            let own = content_text(&first["content"]);
             first["content"] = Value::String(format!("{own}\n\n{block}"));
         }
         _ => out.insert(0, json!({"role": "system", "content": block})),

@@ -4,12 +4,36 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::knowledge::{Document, KnowledgeBase, NewDocument, PutOutcome};
-use crate::vector::{Filter, MatchValue};
+use crate::store::StoreError;
+use crate::vector::{Filter, MatchValue, VectorError};
 
 pub mod worker;
+
+/// Why a document could not be accepted or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The upload itself is wrong; `param` names the part.
+    #[error("{message}")]
+    Invalid {
+        param: &'static str,
+        message: &'static str,
+    },
+    /// Only a failed document can be queued again.
+    #[error("document `{id}` is {status}; only a failed document can be retried")]
+    NotRetryable { id: String, status: String },
+    /// The stored file is gone (deleted meanwhile).
+    #[error("document `{0}` has no stored file")]
+    NoSource(String),
+    /// The stored file does not parse (the document failed for it).
+    #[error("document `{id}` has no text: {reason}")]
+    NoText { id: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vector(#[from] VectorError),
+}
 
 /// Namespace of ragway's deterministic (v5) ids.
 pub const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a57_9d3e_4b8a_a1f0_52c4_7e9b_d310);
@@ -25,11 +49,18 @@ pub struct Upload {
     pub content: Vec<u8>,
 }
 
-/// The deterministic id of a chunk: re-processing the same content overwrites it.
-pub fn chunk_id(kb_uid: &str, document_id: &str, content_hash: &str, ordinal: u32) -> Uuid {
+/// The deterministic id of a chunk of the claim `fence` (see `worker`): a retry of one claim
+/// overwrites its points, and two claims of a document never overwrite each other's.
+pub fn chunk_id(
+    kb_uid: &str,
+    document_id: &str,
+    content_hash: &str,
+    fence: i64,
+    ordinal: u32,
+) -> Uuid {
     Uuid::new_v5(
         &ID_NAMESPACE,
-        format!("{kb_uid}/{document_id}/{content_hash}/{ordinal}").as_bytes(),
+        format!("{kb_uid}/{document_id}/{content_hash}/{fence}/{ordinal}").as_bytes(),
     )
 }
 
@@ -39,16 +70,19 @@ pub async fn submit(
     state: &AppState,
     kb: &KnowledgeBase,
     upload: Upload,
-) -> Result<(Document, PutOutcome), ApiError> {
+) -> Result<(Document, PutOutcome), IngestError> {
     if upload.content.is_empty() {
-        return Err(ApiError::invalid("file", "the document is empty"));
+        return Err(IngestError::Invalid {
+            param: "file",
+            message: "the document is empty",
+        });
     }
     if let Some(ext) = &upload.external_id {
         if ext.is_empty() || ext.len() > 512 {
-            return Err(ApiError::invalid(
-                "external_id",
-                "external_id must be 1-512 characters",
-            ));
+            return Err(IngestError::Invalid {
+                param: "external_id",
+                message: "external_id must be 1-512 characters",
+            });
         }
     }
     let id = match &upload.external_id {
@@ -81,7 +115,11 @@ pub async fn submit(
 /// row (and the caller can retry) instead of orphaning chunks. While a re-index job builds a
 /// new generation, they leave that one too (the job's last pass also drops documents that
 /// are gone, so a delete racing the job cannot leave chunks behind).
-pub async fn delete(state: &AppState, kb: &KnowledgeBase, doc: &Document) -> Result<(), ApiError> {
+pub async fn delete(
+    state: &AppState,
+    kb: &KnowledgeBase,
+    doc: &Document,
+) -> Result<(), IngestError> {
     let filter = Filter::eq("document_id", MatchValue::Keyword(doc.id.clone()));
     // Job first, then the knowledge base, for the same reason as in the worker.
     let job = state.db.active_reindex(&kb.project_id, &kb.id).await?;
@@ -98,10 +136,41 @@ pub async fn delete(state: &AppState, kb: &KnowledgeBase, doc: &Document) -> Res
     }
     for c in &collections {
         match state.vectors.delete_by_filter(c, &filter).await {
-            Ok(()) | Err(crate::vector::VectorError::CollectionNotFound(_)) => {}
+            Ok(()) | Err(VectorError::CollectionNotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
     state.db.delete_document(&doc.id).await?;
     Ok(())
+}
+
+/// Queue a failed document again, its attempts and error reset; the queued row comes back.
+pub async fn retry(state: &AppState, doc: &Document) -> Result<Document, IngestError> {
+    let Some(queued) = state.db.retry_document(&doc.id).await? else {
+        let now = state.db.document_by_id(&doc.id).await?;
+        return Err(IngestError::NotRetryable {
+            id: doc.id.clone(),
+            status: now.map_or("deleted".into(), |d| d.status.to_string()),
+        });
+    };
+    state.ingest_notify.notify_waiters();
+    Ok(queued)
+}
+
+/// The document's parsed text, as the ingest worker sees it (chunk offsets point into it).
+pub async fn text(
+    state: &AppState,
+    doc: &Document,
+) -> Result<ragway_ingest::parse::ParsedDocument, IngestError> {
+    let bytes = state
+        .db
+        .document_source(&doc.id)
+        .await?
+        .ok_or_else(|| IngestError::NoSource(doc.id.clone()))?;
+    worker::parse_document(state, doc, bytes)
+        .await
+        .map_err(|e| IngestError::NoText {
+            id: doc.id.clone(),
+            reason: e.to_string(),
+        })
 }

@@ -1,11 +1,12 @@
-//! Server-sent events from an OpenAI-compatible backend: `data: {json}` lines separated by
-//! blank lines, ending with `data: [DONE]`. Each event must parse as JSON, and each must
-//! arrive within the timeout.
+//! Server-sent events from an OpenAI-compatible backend, over the network: the lines are
+//! decoded by `ragway_protocol::sse`; here each event must arrive within the timeout, and a
+//! stream that ends before `[DONE]` is an error.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use ragway_protocol::sse::{SseDecoder, SseEvent};
 use serde_json::Value;
 
 use super::{send_error, GenerationError};
@@ -19,18 +20,18 @@ pub fn events<S>(
 where
     S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + 'static,
 {
-    let state = (Box::pin(bytes), Vec::<u8>::new(), false);
+    let state = (Box::pin(bytes), SseDecoder::default(), false);
     futures_util::stream::unfold(state, move |(mut bytes, mut buf, done)| async move {
         if done {
             return None;
         }
         loop {
-            if let Some(event) = take_event(&mut buf) {
+            if let Some(event) = buf.next_event() {
                 match event {
-                    Event::Done => return None,
-                    Event::Skip => continue,
-                    Event::Data(v) => return Some((Ok(v), (bytes, buf, false))),
-                    Event::Bad(msg) => {
+                    SseEvent::Done => return None,
+                    SseEvent::Skip => continue,
+                    SseEvent::Data(v) => return Some((Ok(v), (bytes, buf, false))),
+                    SseEvent::Bad(msg) => {
                         return Some((Err(GenerationError::Malformed(msg)), (bytes, buf, true)))
                     }
                 }
@@ -42,39 +43,9 @@ where
                     return Some((Err(GenerationError::Malformed(msg)), (bytes, buf, true)));
                 }
                 Ok(Some(Err(e))) => return Some((Err(send_error(e)), (bytes, buf, true))),
-                Ok(Some(Ok(chunk))) => buf.extend_from_slice(&chunk),
+                Ok(Some(Ok(chunk))) => buf.push(&chunk),
             }
         }
-    })
-}
-
-enum Event {
-    Data(Value),
-    Done,
-    /// A comment, a keep-alive or a field we do not use.
-    Skip,
-    Bad(String),
-}
-
-/// Take one complete line off the front of `buf`, if there is one, and interpret it.
-fn take_event(buf: &mut Vec<u8>) -> Option<Event> {
-    let end = buf.iter().position(|&b| b == b'\n')?;
-    let line: Vec<u8> = buf.drain(..=end).collect();
-    let line = String::from_utf8_lossy(&line);
-    let line = line.trim_end_matches(['\r', '\n']);
-    let Some(data) = line.strip_prefix("data:") else {
-        return Some(Event::Skip);
-    };
-    let data = data.trim_start();
-    if data == "[DONE]" {
-        return Some(Event::Done);
-    }
-    Some(match serde_json::from_str(data) {
-        Ok(v) => Event::Data(v),
-        Err(e) => Event::Bad(format!(
-            "an event is not JSON ({e}): {}",
-            data.chars().take(200).collect::<String>()
-        )),
     })
 }
 

@@ -6,25 +6,47 @@
 //! pass before the switch catches up with any it missed. A canceled or failed job drops its
 //! half-built collection and leaves the old generation serving.
 
-use serde::Deserialize;
-use uuid::Uuid;
+use ragway_protocol::knowledge::{Chunking, ChunkingSettings, ReindexRequest};
+use ragway_protocol::ParamError;
 
-use crate::error::ApiError;
-use crate::knowledge::{collection_name, resolve_chunking, Chunking};
-use crate::startup::AppState;
-use crate::store::jobs::{kind, status, Job};
+use crate::state::{AppState, UnknownModel};
+use crate::store::jobs::{Job, NewJob, ReindexTarget};
 use crate::store::knowledge::KnowledgeBase;
-use crate::store::now_ms;
+use crate::store::{now_ms, StoreError};
+use crate::vector::VectorError;
 
 pub mod worker;
 
-/// `POST /v1/knowledge_bases/{kb}/reindex`: what the new generation should use; absent
-/// fields keep the knowledge base's current settings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReindexRequest {
-    pub chunking: Option<Chunking>,
-    pub embedding_model: Option<String>,
+/// Pause point (see `lease::Pauses`), keyed by knowledge base id: a re-index request made its
+/// target collection and has not inserted its job yet.
+pub const PAUSE_BEFORE_INSERT: &str = "reindex.before_insert";
+
+/// Why a job could not be queued, found or canceled.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A request value is wrong (the chunking settings).
+    #[error(transparent)]
+    Invalid(#[from] ParamError),
+    /// The request named an embedding model this server does not offer.
+    #[error(transparent)]
+    UnknownModel(#[from] UnknownModel),
+    /// A re-index of the knowledge base is queued or running already.
+    #[error("knowledge base `{kb}` is being re-indexed already{}", .active.as_ref().map(|(job, status)| format!(" (job `{job}`, {status}); cancel it or wait")).unwrap_or_default())]
+    AlreadyReindexing {
+        kb: String,
+        /// The active job and its status, when known.
+        active: Option<(String, String)>,
+    },
+    /// No such job in the caller's project.
+    #[error("job `{0}` does not exist in this project")]
+    NotFound(String),
+    /// The job ended before it could be canceled; `status` is how (or `deleted`).
+    #[error("job `{id}` has ended already ({status})")]
+    Ended { id: String, status: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vector(#[from] VectorError),
 }
 
 /// Queue a re-index of `kb`. 409 when one is already queued or running.
@@ -32,28 +54,25 @@ pub async fn enqueue_reindex(
     state: &AppState,
     kb: &KnowledgeBase,
     req: ReindexRequest,
-) -> Result<Job, ApiError> {
-    let (max_tokens, overlap, markdown) = resolve_chunking(
+) -> Result<Job, JobError> {
+    let chunking = Chunking::resolve(
         req.chunking.as_ref(),
-        (
-            kb.chunk_max_tokens as usize,
-            kb.chunk_overlap as usize,
-            kb.markdown(),
-        ),
+        ChunkingSettings {
+            max_tokens: kb.chunk_max_tokens as usize,
+            overlap_tokens: kb.chunk_overlap as usize,
+            markdown: kb.markdown(),
+        },
     )?;
     let model = req
         .embedding_model
         .clone()
         .unwrap_or_else(|| kb.embedding_model.clone());
-    let dim = state
-        .pipeline_for(&model, "embedding_model")?
-        .embedder
-        .dim();
+    let dim = state.pipeline_for(&model)?.embedder.dim();
     if let Some(active) = state.db.active_reindex(&kb.project_id, &kb.id).await? {
-        return Err(ApiError::Conflict(format!(
-            "knowledge base `{}` is being re-indexed already (job `{}`, {}); cancel it or wait",
-            kb.id, active.id, active.status
-        )));
+        return Err(JobError::AlreadyReindexing {
+            kb: kb.id.clone(),
+            active: Some((active.id, active.status.to_string())),
+        });
     }
     let generation = kb.generation.max(
         state
@@ -61,47 +80,38 @@ pub async fn enqueue_reindex(
             .max_target_generation(&kb.project_id, &kb.id)
             .await?,
     ) + 1;
-    let now = now_ms();
-    let job = Job {
-        id: format!("job_{}", Uuid::new_v4().simple()),
-        project_id: kb.project_id.clone(),
-        kind: kind::REINDEX_KB.into(),
-        kb_id: kb.id.clone(),
-        status: status::QUEUED.into(),
-        target_generation: Some(generation),
-        target_collection: Some(collection_name(&kb.uid, generation)),
-        target_model: Some(model),
-        target_dim: Some(dim as i64),
-        target_max_tokens: Some(max_tokens as i64),
-        target_overlap: Some(overlap as i64),
-        target_markdown: Some(i64::from(markdown)),
-        docs_total: state
-            .db
-            .ready_document_count(&kb.project_id, &kb.id)
-            .await?,
-        docs_done: 0,
-        chunks_done: 0,
-        error: None,
-        attempts: 0,
-        next_attempt_at: now,
-        lease_owner: None,
-        lease_expires_at: None,
-        retired_collection: None,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        updated_at: now,
+    let docs_total = state
+        .db
+        .ready_document_count(&kb.project_id, &kb.id)
+        .await?;
+    let target = ReindexTarget {
+        generation,
+        collection: String::new(),
+        model,
+        dim: dim as i64,
+        chunking,
     };
+    let mut new = NewJob::reindex(&kb.project_id, &kb.id, target, docs_total);
+    // Named after the job too: two requests racing to the same generation never share a
+    // collection, so the loser's cleanup cannot drop the winner's.
+    let collection = KnowledgeBase::job_collection_name(&kb.uid, generation, &new.id);
+    if let Some(t) = new.target.as_mut() {
+        t.collection = collection.clone();
+    }
+    let job = Job::queued(new, now_ms());
     // The target collection exists before the job is visible, so documents ingested from now
     // on can be written to it.
-    let collection = job.target_collection.as_deref().unwrap_or_default();
-    state.vectors.ensure_collection(collection, dim).await?;
+    state.vectors.ensure_collection(&collection, dim).await?;
+    state.pauses.reach(PAUSE_BEFORE_INSERT, &kb.id).await;
     if !state.db.insert_job(&job).await? {
-        let _ = state.vectors.delete_collection(collection).await;
-        return Err(ApiError::Conflict(format!(
-            "knowledge base `{}` is being re-indexed already",
-            kb.id
-        )));
+        if let Err(e) = state.vectors.delete_collection(&collection).await {
+            tracing::warn!(%collection, error = %e, "could not drop the collection of a re-index that lost a race");
+        }
+        let active = state.db.active_reindex(&kb.project_id, &kb.id).await?;
+        return Err(JobError::AlreadyReindexing {
+            kb: kb.id.clone(),
+            active: active.map(|j| (j.id, j.status.to_string())),
+        });
     }
     state.jobs_notify.notify_waiters();
     tracing::info!(job = %job.id, kb = %kb.id, generation, "re-index queued");
@@ -109,26 +119,22 @@ pub async fn enqueue_reindex(
 }
 
 /// The job `id` of `project`; 404 otherwise.
-pub async fn get(state: &AppState, project: &str, id: &str) -> Result<Job, ApiError> {
+pub async fn get(state: &AppState, project: &str, id: &str) -> Result<Job, JobError> {
     match state.db.get_job(id).await? {
         Some(job) if job.project_id == project => Ok(job),
-        _ => Err(ApiError::not_found(
-            Some("job_id"),
-            format!("job `{id}` does not exist in this project"),
-        )),
+        _ => Err(JobError::NotFound(id.to_owned())),
     }
 }
 
 /// Cancel a queued or running job and drop what it built; the live generation is untouched.
 /// 409 when the job has ended already.
-pub async fn cancel(state: &AppState, job: &Job, reason: Option<&str>) -> Result<Job, ApiError> {
+pub async fn cancel(state: &AppState, job: &Job, reason: Option<&str>) -> Result<Job, JobError> {
     if !state.db.cancel_job(&job.id, reason).await? {
         let now = state.db.get_job(&job.id).await?;
-        return Err(ApiError::Conflict(format!(
-            "job `{}` has ended already ({})",
-            job.id,
-            now.map_or_else(|| "deleted".to_owned(), |j| j.status)
-        )));
+        return Err(JobError::Ended {
+            id: job.id.clone(),
+            status: now.map_or_else(|| "deleted".to_owned(), |j| j.status.to_string()),
+        });
     }
     sweep_retired(state, Some(&job.id)).await;
     tracing::info!(job = %job.id, "job canceled");
@@ -145,7 +151,7 @@ pub async fn drop_unless_live(
     project: &str,
     kb: &str,
     collection: &str,
-) -> Result<(), crate::vector::VectorError> {
+) -> Result<(), VectorError> {
     if let Ok(Some(kb)) = state.db.get_kb(project, kb).await {
         if kb.collection == collection {
             return Ok(());

@@ -7,13 +7,34 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
-use crate::store::knowledge::KnowledgeBase;
-use crate::vector::{Filter, Fusion, Hit, Query, SearchMode, SparseVec};
+use ragway_protocol::search::SearchRequest;
 
-pub mod rerank;
-pub mod user_filter;
+use crate::rerank::RerankError;
+use crate::state::AppState;
+use crate::store::knowledge::KnowledgeBase;
+use crate::store::StoreError;
+use crate::vector::{Filter, Fusion, Hit, Query, SearchMode, SparseVec, VectorError};
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrievalError {
+    #[error("the search query is empty")]
+    EmptyQuery,
+    /// A knowledge base names an embedding model this process has not loaded.
+    #[error("embedding model `{0}` of a knowledge base is not configured")]
+    ModelMissing(String),
+    /// The embedder failed on the query (a bug or a broken model): not the caller's fault.
+    #[error("embedding the query: {0}")]
+    Embedding(String),
+    #[error(transparent)]
+    Rerank(#[from] RerankError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vector(#[from] VectorError),
+}
+
+pub mod explain;
 
 /// Typed, range-checked retrieval parameters.
 #[derive(Debug, Clone)]
@@ -29,6 +50,20 @@ pub struct SearchParams {
     pub max_chunks_per_document: Option<usize>,
     /// How the hybrid legs are fused.
     pub fusion: Fusion,
+}
+
+impl From<&SearchRequest> for SearchParams {
+    fn from(r: &SearchRequest) -> Self {
+        SearchParams {
+            k: r.k,
+            filter: r.filter.clone(),
+            mode: r.search_mode,
+            score_threshold: r.score_threshold,
+            candidates: r.candidates,
+            max_chunks_per_document: r.max_chunks_per_document,
+            fusion: r.fusion,
+        }
+    }
 }
 
 impl Default for SearchParams {
@@ -98,52 +133,6 @@ impl RetrievedChunk {
     }
 }
 
-/// `dbsf`, `rrf`, or a parametrised RRF `rrf(k=60,dense_weight=0.6)` (either key may be
-/// left out: k defaults to 2, the dense leg's weight to 0.5), as named in requests.
-pub fn parse_fusion(s: &str, param: &str) -> Result<Fusion, ApiError> {
-    let bad = |why: String| {
-        ApiError::invalid(
-            param,
-            format!("{why}; use dbsf, rrf or rrf(k=<1..=1000>,dense_weight=<0..=1>)"),
-        )
-    };
-    match s {
-        "dbsf" => return Ok(Fusion::Dbsf),
-        "rrf" => return Ok(Fusion::RRF),
-        _ => {}
-    }
-    let inner = s
-        .strip_prefix("rrf(")
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| bad(format!("unknown fusion `{s}`")))?;
-    let (mut k, mut dense_weight) = (Fusion::DEFAULT_RRF_K, 0.5f32);
-    for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = part
-            .split_once('=')
-            .ok_or_else(|| bad(format!("`{part}` is not key=value")))?;
-        match key.trim() {
-            "k" => {
-                k = value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|k| (1..=1000).contains(k))
-                    .ok_or_else(|| bad(format!("k `{value}` is not in 1..=1000")))?
-            }
-            "dense_weight" => {
-                dense_weight = value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|w: &f32| (0.0..=1.0).contains(w))
-                    .ok_or_else(|| bad(format!("dense_weight `{value}` is not in 0..=1")))?
-            }
-            other => return Err(bad(format!("unknown RRF parameter `{other}`"))),
-        }
-    }
-    Ok(Fusion::Rrf { k, dense_weight })
-}
-
 /// Search `kbs` (already confined to the caller's project) for `query`.
 #[tracing::instrument(skip_all, fields(kbs = kbs.len(), k = params.k), err)]
 pub async fn search(
@@ -151,9 +140,27 @@ pub async fn search(
     kbs: &[KnowledgeBase],
     query: &str,
     params: &SearchParams,
-) -> Result<Vec<RetrievedChunk>, ApiError> {
+) -> Result<Vec<RetrievedChunk>, RetrievalError> {
+    let prepared = prepare(state, kbs, query, params).await?;
+    run(state, kbs, query, params, &prepared).await
+}
+
+/// A query turned into vectors: its embedding by each knowledge base's model, and the engine
+/// query (BM25 vector, limits, filter) shared by every knowledge base.
+pub(crate) struct Prepared {
+    embeddings: HashMap<String, Vec<f32>>,
+    query: Query,
+}
+
+/// Embed the query (once per model) and encode its BM25 vector: the CPU-bound stage.
+pub(crate) async fn prepare(
+    state: &AppState,
+    kbs: &[KnowledgeBase],
+    query: &str,
+    params: &SearchParams,
+) -> Result<Prepared, RetrievalError> {
     if query.trim().is_empty() {
-        return Err(ApiError::invalid("query", "the search query is empty"));
+        return Err(RetrievalError::EmptyQuery);
     }
     // Each knowledge base is searched with its own embedding model (they may differ, and a
     // re-index may switch one): one query embedding per model.
@@ -178,7 +185,7 @@ pub async fn search(
         Some(_) => params.k * 4,
         None => params.k,
     };
-    let q = Query {
+    let query = Query {
         mode: params.mode,
         dense: None,
         sparse,
@@ -191,9 +198,20 @@ pub async fn search(
         filter: params.filter.clone(),
         score_threshold: params.score_threshold,
     };
+    Ok(Prepared { embeddings, query })
+}
+
+/// Search every knowledge base with a prepared query, merge by score, cap per document.
+pub(crate) async fn run(
+    state: &AppState,
+    kbs: &[KnowledgeBase],
+    query: &str,
+    params: &SearchParams,
+    prepared: &Prepared,
+) -> Result<Vec<RetrievedChunk>, RetrievalError> {
     let searches = kbs
         .iter()
-        .map(|kb| search_kb(state, kb, query, &q, &embeddings));
+        .map(|kb| search_kb(state, kb, query, &prepared.query, &prepared.embeddings));
     let mut hits: Vec<Hit> = Vec::new();
     for result in futures_util::future::join_all(searches).await {
         hits.extend(result?);
@@ -224,22 +242,21 @@ async fn embed_for(
     model: &str,
     query: &str,
     cache: &mut HashMap<String, Vec<f32>>,
-) -> Result<Vec<f32>, ApiError> {
+) -> Result<Vec<f32>, RetrievalError> {
     if let Some(v) = cache.get(model) {
         return Ok(v.clone());
     }
-    let pipeline = state.models.get(model).ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!(
-            "embedding model `{model}` of a knowledge base is not configured"
-        ))
-    })?;
+    let pipeline = state
+        .models
+        .get(model)
+        .ok_or_else(|| RetrievalError::ModelMissing(model.to_owned()))?;
     let v = pipeline
         .embedder
         .embed(vec![query.to_owned()])
         .await
-        .map_err(|e| ApiError::Internal(e.context("embedding the query")))?
+        .map_err(|e| RetrievalError::Embedding(format!("{e:#}")))?
         .pop()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("embedder returned no vector")))?;
+        .ok_or_else(|| RetrievalError::Embedding("the embedder returned no vector".into()))?;
     cache.insert(model.to_owned(), v.clone());
     Ok(v)
 }
@@ -253,7 +270,7 @@ async fn search_kb(
     query: &str,
     q: &Query,
     embeddings: &HashMap<String, Vec<f32>>,
-) -> Result<Vec<Hit>, ApiError> {
+) -> Result<Vec<Hit>, RetrievalError> {
     let mut kb = kb.clone();
     let mut cache = embeddings.clone();
     for attempt in 0..3 {
@@ -262,7 +279,7 @@ async fn search_kb(
             q.dense = Some(embed_for(state, &kb.embedding_model, query, &mut cache).await?);
         }
         match state.vectors.query(&kb.collection, &q).await {
-            Err(e @ crate::vector::VectorError::CollectionNotFound(_)) if attempt < 2 => {
+            Err(e @ VectorError::CollectionNotFound(_)) if attempt < 2 => {
                 match state.db.get_kb(&kb.project_id, &kb.id).await? {
                     Some(now) if now.collection != kb.collection => kb = now,
                     // Deleted meanwhile: nothing to find in it.
@@ -274,6 +291,38 @@ async fn search_kb(
         }
     }
     Ok(Vec::new())
+}
+
+/// Reorder `chunks` by reranker `name`'s relevance, keep the best `k`; scores become the
+/// reranker's. `concat` reranks on title + text instead of text alone.
+pub async fn rerank(
+    state: &AppState,
+    name: &str,
+    query: &str,
+    chunks: Vec<RetrievedChunk>,
+    k: usize,
+    concat: bool,
+) -> Result<Vec<RetrievedChunk>, RetrievalError> {
+    let documents: Vec<String> = chunks
+        .iter()
+        .map(|c| match (&c.title, concat) {
+            (Some(t), true) => format!("{t}\n{}", c.text),
+            _ => c.text.clone(),
+        })
+        .collect();
+    let scores = state.rerankers.rerank(name, query, documents, k).await?;
+    let mut slots: Vec<Option<RetrievedChunk>> = chunks.into_iter().map(Some).collect();
+    let mut scored: Vec<RetrievedChunk> = scores
+        .into_iter()
+        .filter_map(|(i, score)| {
+            let mut c = slots[i].take()?;
+            c.score = score;
+            Some(c)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+    scored.truncate(k);
+    Ok(scored)
 }
 
 /// Maximal-marginal-relevance re-ordering: pick `k` chunks, each time the one with the best
@@ -348,7 +397,7 @@ pub async fn expand_neighbors(
     kbs: &[KnowledgeBase],
     chunks: Vec<RetrievedChunk>,
     n: usize,
-) -> Result<Vec<RetrievedChunk>, ApiError> {
+) -> Result<Vec<RetrievedChunk>, RetrievalError> {
     use crate::vector::{Condition, MatchValue, RangeBounds};
     if n == 0 {
         return Ok(chunks);

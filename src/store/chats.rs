@@ -1,15 +1,14 @@
 //! Chat logs: one row per completion that carried a chat id.
 
-use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{now_ms, Db};
+use super::{now_ms, Db, StoreError};
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+/// A chat log's row.
+#[derive(Debug, Clone, FromRow)]
 pub struct ChatLog {
     pub id: String,
     pub chat_id: String,
-    #[serde(skip)]
     pub project_id: String,
     pub user_id: Option<String>,
     pub model: String,
@@ -28,7 +27,7 @@ pub struct ChatLog {
 const COLUMNS: &str = "id, chat_id, project_id, user_id, model, search_query, retrieved, timings, usage, outcome, error, created_at";
 
 impl Db {
-    pub async fn insert_chat_log(&self, log: &ChatLog) -> Result<(), sqlx::Error> {
+    pub async fn insert_chat_log(&self, log: &ChatLog) -> Result<(), StoreError> {
         sqlx::query(&format!("INSERT INTO chat_logs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
             .bind(&log.id)
             .bind(&log.chat_id)
@@ -51,11 +50,12 @@ impl Db {
         &self,
         project: &str,
         chat_id: &str,
-    ) -> Result<Vec<ChatLog>, sqlx::Error> {
+    ) -> Result<Vec<ChatLog>, StoreError> {
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM chat_logs WHERE project_id = $1 AND chat_id = $2 ORDER BY created_at, id"))
             .bind(project)
             .bind(chat_id)
             .fetch_all(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 }

@@ -9,11 +9,13 @@ use sqlx::Row;
 use super::Db;
 use crate::config::DatabaseKind;
 
-/// Every table, parents before children (foreign keys hold while copying).
-pub const TABLES: [&str; 10] = [
+/// Every table, parents before children (foreign keys hold while copying). The one cycle,
+/// `users.default_project_id` → `projects`, is closed after the copy ([`DEFERRED`]).
+pub const TABLES: [&str; 11] = [
     "users",
     "projects",
     "memberships",
+    "invitations",
     "api_tokens",
     "knowledge_bases",
     "documents",
@@ -22,6 +24,10 @@ pub const TABLES: [&str; 10] = [
     "jobs",
     "job_documents",
 ];
+
+/// Columns written NULL by `copy_table` and set afterwards by [`copy_deferred`], because
+/// they point at a table copied later: (table, key column, deferred column).
+const DEFERRED: [(&str, &str, &str); 1] = [("users", "id", "default_project_id")];
 
 /// A column and how its values travel.
 struct Column {
@@ -93,6 +99,10 @@ pub async fn copy_table(source: &Db, target: &Db, table: &str) -> anyhow::Result
     for row in &rows {
         let mut query = sqlx::query(&insert);
         for (i, column) in columns.iter().enumerate() {
+            if is_deferred(table, &column.name) {
+                query = query.bind(None::<String>);
+                continue;
+            }
             query = match column.kind {
                 Kind::Integer => query.bind(row.try_get::<Option<i64>, _>(i)?),
                 Kind::Text => query.bind(row.try_get::<Option<String>, _>(i)?),
@@ -106,6 +116,35 @@ pub async fn copy_table(source: &Db, target: &Db, table: &str) -> anyhow::Result
     }
     tx.commit().await?;
     Ok(rows.len() as u64)
+}
+
+fn is_deferred(table: &str, column: &str) -> bool {
+    DEFERRED.iter().any(|(t, _, c)| *t == table && *c == column)
+}
+
+/// Set the columns `copy_table` left NULL (see [`DEFERRED`]) once every table is copied.
+pub async fn copy_deferred(source: &Db, target: &Db) -> anyhow::Result<()> {
+    for (table, key, column) in DEFERRED {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL"
+        ))
+        .fetch_all(&source.pool)
+        .await
+        .with_context(|| format!("reading {table}.{column}"))?;
+        let mut tx = target.pool.begin().await?;
+        for (id, value) in rows {
+            sqlx::query(&format!(
+                "UPDATE {table} SET {column} = $2 WHERE {key} = $1"
+            ))
+            .bind(id)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("writing {table}.{column}"))?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 /// Documents a worker of the source held when it stopped go back to the queue of the

@@ -6,11 +6,13 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub mod edge;
-pub mod filter;
 pub mod qdrant;
 pub mod wait;
 
-pub use filter::{Condition, Filter, MatchValue, RangeBounds};
+// The filter and the search options are the protocol's (users send them); re-exported so an
+// adapter speaks one module's types.
+pub use ragway_protocol::filter::{Condition, Filter, MatchValue, RangeBounds};
+pub use ragway_protocol::search::{Fusion, SearchMode};
 
 /// Name of the dense vector in every collection.
 pub const DENSE: &str = "dense";
@@ -39,42 +41,6 @@ pub struct Hit {
     pub id: Uuid,
     pub score: f32,
     pub payload: Map<String, Value>,
-}
-
-/// Which legs a query runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SearchMode {
-    #[default]
-    Hybrid,
-    Dense,
-    Sparse,
-}
-
-/// How the two legs of a hybrid query are fused, server-side.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum Fusion {
-    /// Reciprocal rank fusion: each leg adds `weight / (k + rank)`; the dense leg weighs
-    /// `dense_weight`, the sparse one `1 - dense_weight`.
-    Rrf { k: u32, dense_weight: f32 },
-    /// Distribution-based score fusion.
-    #[default]
-    Dbsf,
-}
-
-impl Fusion {
-    /// RRF's `k` when none is given: 2, what a Qdrant server uses for a plain `Fusion::Rrf`,
-    /// so both backends rank alike.
-    pub const DEFAULT_RRF_K: u32 = 2;
-    /// Plain RRF: the default `k`, both legs weighted equally.
-    pub const RRF: Fusion = Fusion::Rrf {
-        k: Fusion::DEFAULT_RRF_K,
-        dense_weight: 0.5,
-    };
-
-    /// The per-leg weights `[dense, sparse]` of a weighted RRF, None when equal.
-    pub fn rrf_weights(dense_weight: f32) -> Option<Vec<f32>> {
-        ((dense_weight - 0.5).abs() > f32::EPSILON).then(|| vec![dense_weight, 1.0 - dense_weight])
-    }
 }
 
 /// A query. `dense` must be set for `Dense`/`Hybrid`, `sparse` for `Sparse`/`Hybrid`.
@@ -111,17 +77,23 @@ pub struct CollectionSettings {
     pub on_disk_payload: bool,
 }
 
-impl Default for CollectionSettings {
-    /// One node: one shard, one copy, vectors in RAM (searched often), payloads on disk (read
-    /// only for the hits) — Qdrant's own defaults.
-    fn default() -> Self {
+impl From<&crate::config::VectorStoreConfig> for CollectionSettings {
+    /// How new collections are laid out, from the `vector_store.*` keys.
+    fn from(c: &crate::config::VectorStoreConfig) -> Self {
         CollectionSettings {
-            shard_number: 1,
-            replication_factor: 1,
-            write_consistency_factor: 1,
-            on_disk_vectors: false,
-            on_disk_payload: true,
+            shard_number: c.shard_number,
+            replication_factor: c.replication_factor,
+            write_consistency_factor: c.write_consistency_factor,
+            on_disk_vectors: c.on_disk_vectors,
+            on_disk_payload: c.on_disk_payload,
         }
+    }
+}
+
+impl Default for CollectionSettings {
+    /// The configuration's defaults (`VectorStoreConfig::default`): one node.
+    fn default() -> Self {
+        CollectionSettings::from(&crate::config::VectorStoreConfig::default())
     }
 }
 

@@ -40,7 +40,7 @@ async fn token_lifecycle(backend: Backend) {
 
     // Only the hash is stored: the secret appears nowhere in the database.
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT token_hash, prefix FROM api_tokens")
-        .fetch_all(&app.state.db.pool)
+        .fetch_all(&app.sql)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -109,13 +109,24 @@ async fn project_scope(backend: Backend) {
     assert_eq!(b["project_id"], "proj-a");
     assert_eq!(b["user_id"], "alice");
 
-    // With two projects it may not: 400 naming the header.
+    // A second project does not move the default: omitting the header still means the
+    // user's first project (it used to be 400 as soon as they had two).
     let (s, b) = app
         .admin_post("/v1/projects", json!({"id": "proj-a2", "owner": "alice"}))
         .await;
     assert_eq!(s, 201, "{b}");
     let (s, b) = app
         .call(Method::GET, "/v1/whoami", Some(&alice), &[], None)
+        .await;
+    assert_eq!((s, b["project_id"].as_str()), (200, Some("proj-a")), "{b}");
+    // A user with no project has no default: 400 naming the header.
+    let (s, b) = app.admin_post("/v1/users", json!({"id": "nobody"})).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = app.admin_post("/v1/users/nobody/tokens", json!({})).await;
+    assert_eq!(s, 201, "{b}");
+    let nobody = b["secret"].as_str().unwrap().to_owned();
+    let (s, b) = app
+        .call(Method::GET, "/v1/whoami", Some(&nobody), &[], None)
         .await;
     assert_eq!(s, 400, "{b}");
     assert_eq!(b["error"]["param"], "X-PROJECT-ID");
@@ -295,3 +306,64 @@ async fn responses_carry_a_request_id() {
         .unwrap()
         .contains("/v1/nothing-here"));
 }
+
+/// Issue 10's repro: a PAT scoped to project A, whose user also owns project B, may not mint
+/// (or list) service keys of B. It was 201, and the key then read and wrote B.
+async fn scoped_pat_stays_in_its_project(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let owner = app.user_with_project("olga", "proj-a").await;
+    let (s, b) = app
+        .admin_post("/v1/projects", json!({"id": "proj-b", "owner": "olga"}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/users/olga/tokens",
+            Some(&owner),
+            &[],
+            Some(json!({"project_id": "proj-a"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let scoped = b["secret"].as_str().unwrap().to_owned();
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/projects/proj-b/keys",
+            Some(&scoped),
+            &[],
+            Some(json!({"name": "escape"})),
+        )
+        .await;
+    assert_eq!(
+        s, 403,
+        "a PAT scoped to proj-a minted a key for proj-b: {b}"
+    );
+    assert_eq!(b["error"]["type"], "permission_error");
+    let (s, b) = app
+        .call(
+            Method::GET,
+            "/v1/projects/proj-b/keys",
+            Some(&scoped),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    // In its own project it still may.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/v1/projects/proj-a/keys",
+            Some(&scoped),
+            &[],
+            Some(json!({"name": "inside"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+}
+both_backends!(
+    scoped_pat_stays_in_its_project_on,
+    scoped_pat_stays_in_its_project
+);

@@ -25,7 +25,7 @@ fn model(id: &str, ctx: u32, reasoning: bool) -> ModelConfig {
 }
 
 /// An app whose backend is the fake, with a knowledge base `kb` holding three documents.
-async fn chat_app() -> (TestApp, FakeOpenAi, String) {
+pub async fn chat_app() -> (TestApp, FakeOpenAi, String) {
     let fake = FakeOpenAi::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path(), Backend::Sqlite).await;
@@ -70,7 +70,7 @@ async fn chat_app() -> (TestApp, FakeOpenAi, String) {
     (app, fake, token)
 }
 
-async fn chat(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
+pub async fn chat(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
     app.call(
         Method::POST,
         "/v1/chat/completions",
@@ -81,7 +81,7 @@ async fn chat(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
     .await
 }
 
-fn user(text: &str) -> Value {
+pub fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
 }
 

@@ -86,7 +86,7 @@ fn a_missing_config_file_is_an_error() {
 #[test]
 fn vector_store_layout_keys_are_validated_and_fit_one_node_by_default() {
     let c = load("").unwrap();
-    let layout = c.vector_store.collection_settings();
+    let layout = ragway::vector::CollectionSettings::from(&c.vector_store);
     assert_eq!(layout, ragway::vector::CollectionSettings::default());
     assert_eq!(
         (
@@ -105,7 +105,7 @@ fn vector_store_layout_keys_are_validated_and_fit_one_node_by_default() {
          on_disk_vectors = true\non_disk_payload = false\ncollection_prefix = \"prod_\""
     ))
     .unwrap();
-    let layout = c.vector_store.collection_settings();
+    let layout = ragway::vector::CollectionSettings::from(&c.vector_store);
     assert_eq!(
         (
             layout.shard_number,

@@ -478,18 +478,18 @@ async fn ingest_cli_sends_only_new_or_changed_files() {
     .unwrap();
     std::fs::write(folder.path().join("sub/ignored.bin"), [0u8, 1, 2]).unwrap();
     std::fs::write(folder.path().join(".hidden.txt"), "never sent").unwrap();
-    let args = |paths: Vec<std::path::PathBuf>| ragway::ingest_cli::IngestArgs {
+    let args = |paths: Vec<std::path::PathBuf>| crate::cli::ingest::IngestArgs {
         paths,
         kb: "notes".into(),
         create: true,
-        server: ragway::client::ServerArgs {
+        server: crate::cli::client::ServerArgs {
             url: app.address.clone(),
             token: Some(token.clone()),
             project: None,
         },
         no_wait: false,
     };
-    ragway::ingest_cli::run(args(vec![folder.path().to_path_buf()]), folder.path())
+    crate::cli::ingest::run(args(vec![folder.path().to_path_buf()]), folder.path())
         .await
         .unwrap();
     let kb = Kb::open(&app, &token, "notes").await;
@@ -521,7 +521,7 @@ async fn ingest_cli_sends_only_new_or_changed_files() {
     let before = processed(&b);
 
     // Unchanged folder: nothing is processed again. A changed file is.
-    ragway::ingest_cli::run(args(vec![folder.path().to_path_buf()]), folder.path())
+    crate::cli::ingest::run(args(vec![folder.path().to_path_buf()]), folder.path())
         .await
         .unwrap();
     let (_, b) = kb.call(Method::GET, "/documents", None).await;
@@ -531,7 +531,7 @@ async fn ingest_cli_sends_only_new_or_changed_files() {
         "# Newts\n\nNewts and axolotls regrow limbs.",
     )
     .unwrap();
-    ragway::ingest_cli::run(args(vec![folder.path().to_path_buf()]), folder.path())
+    crate::cli::ingest::run(args(vec![folder.path().to_path_buf()]), folder.path())
         .await
         .unwrap();
     let (_, b) = kb.call(Method::GET, "/documents", None).await;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::cli::eval::{beir, BeirArgs, Mode};
 use ragway::config::Config;
-use ragway::eval::{beir, BeirArgs, Mode};
 use serde_json::json;
 
 use crate::helpers::models_data_dir;

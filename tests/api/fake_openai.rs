@@ -5,7 +5,8 @@
 //! - `fail500`: a 500; `slow`: answers after 5 s; `badsse`: one good event, then garbage
 //! - `hang`: streams one event, then only SSE comments until the client goes away
 //!
-//! Every request body is recorded; `hang` records when its stream was dropped.
+//! Every request body is recorded; `hang` records when its stream was dropped. `GET /models`
+//! lists `listed` (all of the above, until a test changes it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,10 +16,24 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-#[derive(Default)]
+/// The models the fake answers for, as its `GET /models` lists them at first.
+pub const FAKE_MODELS: [&str; 6] = ["echo", "tooler", "fail500", "slow", "badsse", "hang"];
+
 pub struct Recorder {
     pub bodies: Mutex<Vec<Value>>,
     pub hang_dropped: AtomicBool,
+    /// What `GET /models` lists.
+    pub listed: Mutex<Vec<String>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            bodies: Mutex::default(),
+            hang_dropped: AtomicBool::default(),
+            listed: Mutex::new(FAKE_MODELS.iter().map(|m| m.to_string()).collect()),
+        }
+    }
 }
 
 pub struct FakeOpenAi {
@@ -36,14 +51,7 @@ impl FakeOpenAi {
                 .app_data(data.clone())
                 .route("/v1/chat/completions", web::post().to(completions))
                 .route("/v1/rerank", web::post().to(rerank))
-                .route(
-                    "/v1/models",
-                    web::get().to(|| async {
-                        HttpResponse::Ok().json(
-                            json!({"object": "list", "data": [{"id": "echo", "object": "model"}]}),
-                        )
-                    }),
-                )
+                .route("/v1/models", web::get().to(models))
         })
         .workers(1)
         .bind("127.0.0.1:0")
@@ -69,6 +77,17 @@ impl FakeOpenAi {
             .cloned()
             .expect("the backend was called")
     }
+}
+
+async fn models(rec: web::Data<Recorder>) -> HttpResponse {
+    let data: Vec<Value> = rec
+        .listed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "owned_by": "fake"}))
+        .collect();
+    HttpResponse::Ok().json(json!({"object": "list", "data": data}))
 }
 
 fn answer_text(i: usize) -> String {

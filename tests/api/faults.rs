@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ragway::documents::{self, Upload};
-use ragway::knowledge::{self, NewKnowledgeBase};
-use ragway::startup::AppState;
+use ragway::knowledge;
+use ragway::state::AppState;
 use ragway::vector::{
     Filter, Hit, IndexKind, Point, Query, VectorError, VectorResult, VectorStore,
 };
+use ragway_protocol::knowledge::NewKnowledgeBase;
 use uuid::Uuid;
 
 use crate::helpers::{shared_embedder, test_config, Backend};
@@ -102,19 +103,9 @@ async fn vector_store_failures_are_retried_or_reported() {
     state.vectors = faulty.clone();
     let state = Arc::new(state);
     state.db.create_project("p", "p", None).await.unwrap();
-    let kb = knowledge::create(
-        &state,
-        "p",
-        NewKnowledgeBase {
-            id: Some("kb".into()),
-            name: None,
-            description: None,
-            embedding_model: None,
-            chunking: None,
-        },
-    )
-    .await
-    .unwrap();
+    let kb = knowledge::create(&state, "p", NewKnowledgeBase::with_id("kb"))
+        .await
+        .unwrap();
     let submit = |ext: &str, text: &str| {
         let (state, kb) = (state.clone(), kb.clone());
         let up = Upload {
@@ -206,7 +197,7 @@ async fn vector_store_failures_are_retried_or_reported() {
         "SELECT COUNT(*) FROM job_documents WHERE job_id = $1 AND owner = 'r2'",
     )
     .bind(&job.id)
-    .fetch_one(&state.db.pool)
+    .fetch_one(&crate::helpers::sql(&state.config).await)
     .await
     .unwrap()
     .0;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use ragway::config::Config;
-use ragway::startup::{AppState, Application};
+use ragway::startup::Application;
+use ragway::state::AppState;
 use ragway::vector::VectorStore;
 use ragway_ingest::embed::Embedder;
 use serde_json::{json, Value};
@@ -25,6 +26,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
+    /// A pool of its own on the app's database, for checks of rows the API does not show.
+    pub sql: sqlx::AnyPool,
     handle: actix_web::dev::ServerHandle,
     /// Removed when the app is dropped, after the state (fields drop in order); None: the
     /// test owns the data dir.
@@ -145,7 +148,16 @@ pub fn use_vector_store_under_test(config: &mut Config) {
 
 /// The vector store `config` names, opened afresh (tests that inspect what workers wrote).
 pub async fn open_vector_store(config: &Config) -> std::sync::Arc<dyn VectorStore> {
-    ragway::startup::open_vector_store(config).await.unwrap()
+    ragway::state::open_vector_store(config).await.unwrap()
+}
+
+/// A raw SQL pool on `config`'s database, for tests that inspect or poke rows the API does
+/// not show (ragway's own pool is private to its store).
+pub async fn sql(config: &Config) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&config.database_url())
+        .await
+        .expect("opening a test pool on the app's database")
 }
 
 /// The PostgreSQL server the tests create their databases on.
@@ -163,7 +175,7 @@ pub fn shared_embedder(config: &Config) -> Embedder {
             std::thread::spawn(move || {
                 tokio::runtime::Runtime::new()
                     .unwrap()
-                    .block_on(ragway::startup::load_embedder(&config))
+                    .block_on(ragway::state::load_embedder(&config))
                     .expect("loading the embedder")
             })
             .join()
@@ -252,6 +264,7 @@ pub async fn spawn_with(config: Config, data_dir: Option<tempfile::TempDir>) -> 
         .expect("building the app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
+    let sql = sql(&state.config).await;
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -259,6 +272,7 @@ pub async fn spawn_with(config: Config, data_dir: Option<tempfile::TempDir>) -> 
         client: reqwest::Client::new(),
         _data_dir: data_dir,
         state,
+        sql,
         handle,
     }
 }

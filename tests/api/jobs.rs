@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 
 use crate::documents::Kb;
 use crate::helpers::{models_data_dir, ragway_command, spawn_with, test_config, Backend, TestApp};
-use ragway::store::jobs::Job;
+use ragway::store::jobs::{Job, NewJob, ReindexTarget};
 use ragway::vector::{Filter, MatchValue};
+use ragway_protocol::knowledge::ChunkingSettings;
 
 const TOPICS: [&str; 12] = [
     "herons wading in shallow estuaries",
@@ -348,7 +349,7 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
     let marks: Vec<(String, String)> =
         sqlx::query_as("SELECT document_id, owner FROM job_documents WHERE job_id = $1")
             .bind(&job_id)
-            .fetch_all(&app.state.db.pool)
+            .fetch_all(&app.sql)
             .await
             .unwrap();
     assert_eq!(
@@ -380,7 +381,7 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
         "SELECT COUNT(*), CAST(COALESCE(SUM(chunks), 0) AS BIGINT) FROM job_documents WHERE job_id = $1",
     )
     .bind(&job_id)
-    .fetch_one(&app.state.db.pool)
+    .fetch_one(&app.sql)
     .await
     .unwrap();
     assert_eq!(marked, 4, "the deleted document's mark is gone");
@@ -392,7 +393,7 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
         "SELECT d.external_id, m.owner FROM job_documents m JOIN documents d ON d.id = m.document_id WHERE m.job_id = $1",
     )
     .bind(&job_id)
-    .fetch_all(&app.state.db.pool)
+    .fetch_all(&app.sql)
     .await
     .unwrap()
     .into_iter()
@@ -441,7 +442,7 @@ async fn documents_changed_during_a_reindex_reach_the_new_generation(backend: Ba
         sqlx::query("UPDATE jobs SET retired_collection = $1 WHERE id = $2")
             .bind(collection)
             .bind(&job_id)
-            .execute(&app.state.db.pool)
+            .execute(&app.sql)
             .await
             .unwrap();
         ragway::jobs::sweep_retired(&app.state, None).await;
@@ -736,7 +737,7 @@ async fn a_killed_worker_process_job_is_finished_by_another_exactly_once() {
     let at_kill: HashMap<String, String> =
         sqlx::query_as("SELECT document_id, owner FROM job_documents WHERE job_id = $1")
             .bind(&id)
-            .fetch_all(&db.pool)
+            .fetch_all(&crate::helpers::sql(&config).await)
             .await
             .unwrap()
             .into_iter()
@@ -777,7 +778,7 @@ async fn a_killed_worker_process_job_is_finished_by_another_exactly_once() {
         "SELECT document_id, owner, chunks FROM job_documents WHERE job_id = $1",
     )
     .bind(&id)
-    .fetch_all(&db.pool)
+    .fetch_all(&crate::helpers::sql(&config).await)
     .await
     .unwrap()
     .into_iter()
@@ -830,38 +831,30 @@ async fn two_postgres_workers_never_claim_the_same_job() {
     let b = ragway::store::Db::connect(&config).await.unwrap();
     let now = ragway::store::now_ms();
     for i in 0..40 {
-        let job = Job {
-            id: format!("job_{i:03}"),
-            project_id: "p".into(),
-            kind: "reindex_kb".into(),
-            kb_id: format!("kb{i}"),
-            status: "queued".into(),
-            target_generation: Some(2),
-            target_collection: Some(format!("c{i}")),
-            target_model: Some("m".into()),
-            target_dim: Some(384),
-            target_max_tokens: Some(100),
-            target_overlap: Some(10),
-            target_markdown: Some(1),
-            docs_total: 0,
-            docs_done: 0,
-            chunks_done: 0,
-            error: None,
-            attempts: 0,
-            next_attempt_at: now,
-            lease_owner: None,
-            lease_expires_at: None,
-            retired_collection: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            updated_at: now,
+        let target = ReindexTarget {
+            generation: 2,
+            collection: format!("c{i}"),
+            model: "m".into(),
+            dim: 384,
+            chunking: ChunkingSettings {
+                max_tokens: 100,
+                overlap_tokens: 10,
+                markdown: true,
+            },
         };
+        let new = NewJob::reindex("p", format!("kb{i}"), target, 0);
+        let job = Job::queued(
+            NewJob {
+                id: format!("job_{i:03}"),
+                ..new
+            },
+            now,
+        );
         assert!(a.insert_job(&job).await.unwrap());
     }
     let claim_all = |db: ragway::store::Db, owner: &'static str| async move {
         let mut got = Vec::new();
-        while let Some(j) = db.claim_job(owner, 60_000).await.unwrap() {
+        while let Some(j) = db.claim_job(owner, 60_000, 5).await.unwrap() {
             assert_eq!(j.lease_owner.as_deref(), Some(owner));
             got.push(j.id);
             tokio::task::yield_now().await;
@@ -879,24 +872,24 @@ async fn two_postgres_workers_never_claim_the_same_job() {
     assert_eq!(xs.len() + ys.len(), 40, "every job claimed once");
     assert_eq!(x.len() + y.len(), 40);
     // A live lease is not reclaimed; an expired one is.
-    assert!(b.claim_job("worker-b", 60_000).await.unwrap().is_none());
+    assert!(b.claim_job("worker-b", 60_000, 5).await.unwrap().is_none());
     sqlx::query("UPDATE jobs SET lease_expires_at = 0 WHERE id = 'job_007'")
-        .execute(&a.pool)
+        .execute(&crate::helpers::sql(&config).await)
         .await
         .unwrap();
-    let j = b.claim_job("worker-c", 60_000).await.unwrap().unwrap();
+    let j = b.claim_job("worker-c", 60_000, 5).await.unwrap().unwrap();
     assert_eq!(j.id, "job_007");
     assert_eq!(j.attempts, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
-    use ragway::jobs_cli::{JobsCommand, ReindexArgs};
+    use crate::cli::jobs::{JobsCommand, ReindexArgs};
     let app = crate::helpers::spawn_app().await;
     let token = app.user_with_project("ana", "p1").await;
     let kb = Kb::create(&app, &token, "notes").await;
     fill(&kb, 3).await;
-    let server = ragway::client::ServerArgs {
+    let server = crate::cli::client::ServerArgs {
         url: app.address.clone(),
         token: Some(token.clone()),
         project: None,
@@ -911,12 +904,12 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
         wait: true,
         server: server.clone(),
     };
-    let err = ragway::jobs_cli::reindex(args(Some("nope")), dir.path())
+    let err = crate::cli::jobs::reindex(args(Some("nope")), dir.path())
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown embedding model `nope`"), "{err}");
-    ragway::jobs_cli::reindex(args(None), dir.path())
+    crate::cli::jobs::reindex(args(None), dir.path())
         .await
         .unwrap();
     let (_, desc) = kb.call(Method::GET, "", None).await;
@@ -930,7 +923,7 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
         .call(Method::GET, "/v1/jobs", Some(&token), &[], None)
         .await;
     let id = list["data"][0]["id"].as_str().unwrap().to_owned();
-    ragway::jobs_cli::jobs(
+    crate::cli::jobs::jobs(
         JobsCommand::List {
             status: Some("succeeded".into()),
             kind: None,
@@ -943,7 +936,7 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
     )
     .await
     .unwrap();
-    ragway::jobs_cli::jobs(
+    crate::cli::jobs::jobs(
         JobsCommand::Show {
             id: id.clone(),
             server: server.clone(),
@@ -952,7 +945,7 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
     )
     .await
     .unwrap();
-    let err = ragway::jobs_cli::jobs(
+    let err = crate::cli::jobs::jobs(
         JobsCommand::Cancel {
             id: id.clone(),
             server: server.clone(),
@@ -963,7 +956,7 @@ async fn reindex_cli_waits_for_the_job_and_jobs_cli_reports_it() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("has ended already (succeeded)"), "{err}");
-    let err = ragway::jobs_cli::jobs(
+    let err = crate::cli::jobs::jobs(
         JobsCommand::Show {
             id: "job_missing".into(),
             server,

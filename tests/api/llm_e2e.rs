@@ -1,6 +1,6 @@
 //! End to end against a real generation backend: llama.cpp's OpenAI-compatible server
-//! (`xllamacpp`) serving SmolLM2-135M-Instruct, started by `scripts/llm serve`; and the
-//! official OpenAI Python SDK, unmodified, against ragway (`tests/python/test_openai_sdk.py`).
+//! (`xllamacpp`) serving SmolLM2-135M-Instruct, started by `scripts/llm serve`. The client SDKs
+//! run against it in `sdk_compat.rs`.
 //!
 //! Needs the venv of `scripts/llm setup` (run here once per test binary; idempotent) in the
 //! repo's data dir, or `RAGWAY_TEST_DATA_DIR`. A missing Python or a failed install fails the
@@ -17,15 +17,14 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::documents::Kb;
-use crate::fake_openai::FakeOpenAi;
 use crate::helpers::{spawn_with, test_config, Backend, TestApp};
 
 /// The alias `scripts/llm serve` gives the model.
-const LLAMA_MODEL: &str = "smollm2-135m-instruct";
+pub const LLAMA_MODEL: &str = "smollm2-135m-instruct";
 /// How long llama.cpp may take to answer `GET /v1/models` after its start.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn repo_dir() -> PathBuf {
+pub fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -78,7 +77,7 @@ fn llm_setup() -> &'static Result<(), String> {
 }
 
 /// Keep only the end of a long log.
-fn tail(text: &str, max: usize) -> &str {
+pub fn tail(text: &str, max: usize) -> &str {
     let mut start = text.len().saturating_sub(max);
     while !text.is_char_boundary(start) {
         start += 1;
@@ -212,7 +211,7 @@ impl Drop for LlmServer {
     }
 }
 
-fn model(id: &str) -> ModelConfig {
+pub fn model(id: &str) -> ModelConfig {
     ModelConfig {
         id: id.into(),
         upstream_id: None,
@@ -222,7 +221,7 @@ fn model(id: &str) -> ModelConfig {
     }
 }
 
-fn llama_backend(llm: &LlmServer) -> BackendConfig {
+pub fn llama_backend(llm: &LlmServer) -> BackendConfig {
     BackendConfig {
         name: "llama".into(),
         base_url: llm.base_url.clone(),
@@ -247,7 +246,7 @@ const DOCS: [(&str, &str); 3] = [
 ];
 
 /// An app with the given config, a user with a PAT, and a knowledge base `kb` with `DOCS`.
-async fn app_with_kb(config: Config, dir: tempfile::TempDir) -> (TestApp, String) {
+pub async fn app_with_kb(config: Config, dir: tempfile::TempDir) -> (TestApp, String) {
     let app = spawn_with(config, Some(dir)).await;
     let token = app.user_with_project("u", "p").await;
     let kb = Kb::create(&app, &token, "kb").await;
@@ -406,70 +405,4 @@ async fn llama_plain_and_streaming_chat_with_references() {
         status.success(),
         "scripts/llm serve did not exit cleanly on SIGTERM: {status}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openai_python_sdk_conformance() {
-    let llm = LlmServer::start().await;
-    let fake = FakeOpenAi::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), Backend::Sqlite).await;
-    config.generation.backends = vec![
-        llama_backend(&llm),
-        BackendConfig {
-            name: "fake".into(),
-            base_url: fake.base_url.clone(),
-            api_key: Some("sk-test".to_owned().into()),
-            models: vec![model("tooler")],
-        },
-    ];
-    let (app, token) = app_with_kb(config, dir).await;
-
-    let script = repo_dir().join("tests/python/test_openai_sdk.py");
-    let started = Instant::now();
-    let run = tokio::process::Command::new(venv_python())
-        .arg(&script)
-        .env("RAGWAY_BASE_URL", app.url("/v1"))
-        .env("RAGWAY_TOKEN", &token)
-        .env("RAGWAY_KB", "kb")
-        .env("RAGWAY_MODEL", LLAMA_MODEL)
-        .env("RAGWAY_TOOL_MODEL", "tooler")
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(300), run)
-        .await
-        .expect("the SDK script did not finish within 300 s")
-        .unwrap_or_else(|e| {
-            panic!(
-                "could not run {} {}: {e}",
-                venv_python().display(),
-                script.display()
-            )
-        });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!(
-        "{} ({:.1} s, {}):\n{stdout}",
-        script.display(),
-        started.elapsed().as_secs_f64(),
-        out.status
-    );
-    if !stderr.is_empty() {
-        println!("--- stderr\n{stderr}");
-    }
-    assert!(
-        out.status.success(),
-        "the OpenAI SDK checks failed ({}):\n{stdout}\n{stderr}\nllama.cpp log:\n{}",
-        out.status,
-        llm.log_tail()
-    );
-    // Exit 0 must come from every check having run and passed.
-    assert_eq!(
-        stdout.lines().last(),
-        Some("6 passed, 0 failed"),
-        "{stdout}"
-    );
-    app.shutdown().await;
 }

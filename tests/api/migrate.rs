@@ -44,21 +44,21 @@ async fn migrate_moves_an_embedded_deployment_to_scale_out() {
     app.shutdown().await;
 
     let target_dir = tempfile::tempdir().unwrap();
-    let args = ragway::migrate::MigrateArgs {
+    let args = crate::cli::migrate::MigrateArgs {
         to_database: fresh_postgres_database().await,
         to_qdrant: crate::helpers::qdrant_url().unwrap(),
         qdrant_api_key: crate::helpers::qdrant_api_key(),
         collection_prefix: collection_prefix(target_dir.path()),
         batch: 2, // several pages per collection
     };
-    let moved = ragway::migrate::run(&config, &args).await.unwrap();
+    let moved = crate::cli::migrate::run(&config, &args).await.unwrap();
     assert_eq!(moved.collections.len(), 1);
     assert_eq!(moved.collections[0].1, points);
     assert!(moved
         .tables
         .iter()
         .any(|(t, n)| *t == "document_sources" && *n == 3));
-    let again = ragway::migrate::run(&config, &args).await.unwrap_err();
+    let again = crate::cli::migrate::run(&config, &args).await.unwrap_err();
     assert!(format!("{again:#}").contains("not empty"), "{again:#}");
 
     let mut scaled = config.clone();

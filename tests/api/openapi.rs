@@ -1,38 +1,19 @@
 //! `/openapi.json` is served, and describes exactly the routes the server registers: every
-//! `.route("path", web::method())` in the handlers' source has its operation, and nothing else.
+//! route of the route table (`ragway::api::routes::table()`) has its operation, and nothing
+//! else.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-/// (method, path) of every route registered in `src/api/*.rs` and `src/metrics.rs`.
+/// (method, path) of every API route in the route table; the console's file routes (`/`,
+/// `/assets/*`) are pages, not API.
 fn registered_routes() -> BTreeSet<(String, String)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<_> = std::fs::read_dir(root.join("src/api"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.push(root.join("src/metrics.rs"));
-    let mut out = BTreeSet::new();
-    for f in files {
-        let src = std::fs::read_to_string(&f).unwrap();
-        // `route(` then the path literal, then `web::<method>()`, possibly across lines.
-        for (at, _) in src.match_indices("route(") {
-            let rest = src[at + "route(".len()..].trim_start();
-            let Some(rest) = rest.strip_prefix('"') else {
-                continue;
-            };
-            let path = &rest[..rest.find('"').unwrap()];
-            let after = rest[path.len() + 1..].trim_start().trim_start_matches(',');
-            let after = after.trim_start();
-            let method = after
-                .strip_prefix("web::")
-                .and_then(|m| m.split('(').next())
-                .unwrap_or_else(|| panic!("unparsed route {path} in {}", f.display()));
-            out.insert((method.to_owned(), path.to_owned()));
-        }
-    }
-    out
+    ragway::api::routes::table()
+        .into_iter()
+        .filter(|r| r.path != "/" && !r.path.starts_with("/assets/"))
+        .map(|r| (r.method.as_str().to_lowercase(), r.path.to_owned()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,6 @@
 //! Decides a file's format from its name, its declared content type, then its bytes.
 //! Browsers and curl often send `application/octet-stream`, so the bytes get the last word.
 
-use std::io::Cursor;
-
 use super::{Format, ParseError};
 
 /// Detects the format: a known extension wins; else a known content type; else the bytes
@@ -64,8 +62,10 @@ fn sniff(bytes: &[u8]) -> Option<Format> {
         return Some(Format::Pdf);
     }
     if bytes.starts_with(b"PK\x03\x04") {
-        let archive = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
-        let is_docx = archive.index_for_name("word/document.xml").is_some();
+        // Entry names are stored in plain bytes; looking for the name costs one pass and no
+        // allocation, where indexing the archive would read a hostile central directory whole.
+        let name = b"word/document.xml";
+        let is_docx = bytes.windows(name.len()).any(|w| w == name);
         return is_docx.then_some(Format::Docx);
     }
     let head = &bytes[..bytes.len().min(4096)];
@@ -73,14 +73,15 @@ fn sniff(bytes: &[u8]) -> Option<Format> {
     let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
     let head = &head[start..];
     if head.starts_with(b"{") || head.starts_with(b"[") {
-        // One value spanning the file is JSON; one value per line is JSONL.
-        if serde_json::from_slice::<serde_json::Value>(bytes).is_ok() {
+        // One value spanning the file is JSON; one value per line is JSONL. Validated without
+        // building the value, so a huge array costs no memory here.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
             return Some(Format::Json);
         }
         let first_line = bytes
             .split(|&b| b == b'\n')
             .find(|l| !l.trim_ascii().is_empty())?;
-        return serde_json::from_slice::<serde_json::Value>(first_line)
+        return serde_json::from_slice::<serde::de::IgnoredAny>(first_line)
             .is_ok()
             .then_some(Format::Jsonl);
     }

@@ -7,24 +7,37 @@ use std::io::{Cursor, Read};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::{Format, ParseError, ParsedDocument, Section};
+use super::{Format, Limit, ParseError, ParseLimits, ParsedDocument, Section};
 
-/// Largest XML part read from the archive: far above real documents, it stops zip bombs.
-const MAX_PART_BYTES: u64 = 256 * 1024 * 1024;
-
-pub(crate) fn parse_docx(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
+pub(crate) fn parse_docx(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument, ParseError> {
+    // The central directory is read whole by `ZipArchive::new`; its declared entry count is
+    // checked first so a file of a million empty entries is not even indexed.
+    if declared_entries(bytes).is_some_and(|n| n > limits.max_archive_entries) {
+        return Err(entries_limit(limits));
+    }
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| ParseError::Docx(format!("not a zip archive ({e})")))?;
-    let document = read_part(&mut archive, "word/document.xml")?.ok_or_else(|| {
-        ParseError::Docx("word/document.xml is missing (not a Word file?)".into())
-    })?;
-    let styles = match read_part(&mut archive, "word/styles.xml")? {
+    if archive.len() > limits.max_archive_entries {
+        return Err(entries_limit(limits));
+    }
+    let mut budget = Budget {
+        left: limits.max_inflated_bytes,
+        limits,
+    };
+    let document = budget
+        .read_part(&mut archive, "word/document.xml")?
+        .ok_or_else(|| {
+            ParseError::Docx("word/document.xml is missing (not a Word file?)".into())
+        })?;
+    let styles = match budget.read_part(&mut archive, "word/styles.xml")? {
         Some(xml) => heading_styles(&xml),
         None => HashMap::new(),
     };
-    let core_title = read_part(&mut archive, "docProps/core.xml")?.and_then(|xml| dc_title(&xml));
+    let core_title = budget
+        .read_part(&mut archive, "docProps/core.xml")?
+        .and_then(|xml| dc_title(&xml));
 
-    let paragraphs = paragraphs(&document, &styles)?;
+    let paragraphs = paragraphs(&document, &styles, limits)?;
     let first_heading = paragraphs
         .iter()
         .find(|p| p.level == Some(1))
@@ -45,20 +58,84 @@ pub(crate) fn parse_docx(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
     })
 }
 
-fn read_part(
-    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
-    name: &str,
-) -> Result<Option<String>, ParseError> {
-    let file = match archive.by_name(name) {
-        Ok(file) => file,
-        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-        Err(e) => return Err(ParseError::Docx(format!("cannot open {name}: {e}"))),
-    };
-    let mut xml = String::new();
-    file.take(MAX_PART_BYTES)
-        .read_to_string(&mut xml)
-        .map_err(|e| ParseError::Docx(format!("cannot read {name}: {e}")))?;
-    Ok(Some(xml))
+fn entries_limit(limits: &ParseLimits) -> ParseError {
+    ParseError::limit("DOCX archive entries", Limit::MaxArchiveEntries, limits)
+}
+
+/// The entry count of the zip's end-of-central-directory record, when there is one (zip64
+/// archives say 0xFFFF here and are counted after indexing instead).
+fn declared_entries(bytes: &[u8]) -> Option<usize> {
+    // The record is 22 bytes plus a comment of at most 64 KiB, at the very end.
+    let tail_start = bytes.len().saturating_sub(22 + 65_535);
+    let tail = &bytes[tail_start..];
+    let at = tail.windows(4).rposition(|w| w == b"PK\x05\x06")?;
+    let record = tail.get(at..at + 22)?;
+    let total = u16::from_le_bytes([record[10], record[11]]);
+    (total != u16::MAX).then_some(usize::from(total))
+}
+
+/// Inflated bytes left for the rest of the document: every part read draws on one budget.
+struct Budget<'l> {
+    left: u64,
+    limits: &'l ParseLimits,
+}
+
+impl Budget<'_> {
+    /// Reads a part as UTF-8, or `None` when the archive has no such entry. Inflates through
+    /// a `take(left + 1)`: the sizes an entry declares are checked for an early answer, but
+    /// only the bytes that really came out count.
+    fn read_part(
+        &mut self,
+        archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+        name: &str,
+    ) -> Result<Option<String>, ParseError> {
+        let file = match archive.by_name(name) {
+            Ok(file) => file,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(e) => return Err(ParseError::Docx(format!("cannot open {name}: {e}"))),
+        };
+        let compressed = file.compressed_size().max(1);
+        let ratio_limit = self.limits.max_compression_ratio;
+        if file.size() > self.left {
+            return Err(self.inflated_limit());
+        }
+        if file.size() / compressed > ratio_limit {
+            return Err(self.ratio_limit(name));
+        }
+        // Reading stops one byte past whichever limit comes first, so memory stays within
+        // the smaller of the budget and `compressed × ratio` whatever the entry declares.
+        let by_ratio = compressed.saturating_mul(ratio_limit);
+        let mut xml = Vec::new();
+        file.take(self.left.min(by_ratio).saturating_add(1))
+            .read_to_end(&mut xml)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::OutOfMemory => super::out_of_memory(self.limits),
+                _ => ParseError::Docx(format!("cannot read {name}: {e}")),
+            })?;
+        let inflated = xml.len() as u64;
+        if inflated > self.left {
+            return Err(self.inflated_limit());
+        }
+        if inflated > by_ratio {
+            return Err(self.ratio_limit(name));
+        }
+        self.left -= inflated;
+        String::from_utf8(xml)
+            .map(Some)
+            .map_err(|e| ParseError::Docx(format!("{name} is not UTF-8 ({e})")))
+    }
+
+    fn inflated_limit(&self) -> ParseError {
+        ParseError::limit("DOCX inflated size", Limit::MaxInflatedBytes, self.limits)
+    }
+
+    fn ratio_limit(&self, name: &str) -> ParseError {
+        ParseError::limit(
+            format!("DOCX compression ratio of {name}"),
+            Limit::MaxCompressionRatio,
+            self.limits,
+        )
+    }
 }
 
 struct Paragraph {
@@ -69,9 +146,18 @@ struct Paragraph {
 
 /// Walks `w:p` paragraphs: text from `w:t`, tabs from `w:tab`, line breaks from `w:br`/`w:cr`,
 /// the style from `w:pPr/w:pStyle`. Paragraphs left empty are dropped.
-fn paragraphs(xml: &str, styles: &HashMap<String, usize>) -> Result<Vec<Paragraph>, ParseError> {
+///
+/// Counts elements, nesting depth and text bytes against `limits` as it goes.
+fn paragraphs(
+    xml: &str,
+    styles: &HashMap<String, usize>,
+    limits: &ParseLimits,
+) -> Result<Vec<Paragraph>, ParseError> {
     let mut reader = Reader::from_str(xml);
     let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut elements = 0usize;
+    let mut text_bytes = 0usize;
     let mut text = String::new();
     let mut level = None;
     let mut in_text = false;
@@ -81,6 +167,29 @@ fn paragraphs(xml: &str, styles: &HashMap<String, usize>) -> Result<Vec<Paragrap
         let event = reader
             .read_event()
             .map_err(|e| ParseError::Docx(format!("word/document.xml is not valid XML: {e}")))?;
+        match &event {
+            Event::Start(_) => {
+                depth += 1;
+                elements += 1;
+            }
+            Event::Empty(_) => elements += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > limits.max_depth {
+            return Err(ParseError::limit(
+                "DOCX XML nesting depth",
+                Limit::MaxDepth,
+                limits,
+            ));
+        }
+        if elements > limits.max_elements {
+            return Err(ParseError::limit(
+                "DOCX XML elements",
+                Limit::MaxElements,
+                limits,
+            ));
+        }
         match event {
             Event::Start(e) if e.local_name().as_ref() == b"t" => in_text = true,
             Event::End(e) if e.local_name().as_ref() == b"t" => in_text = false,
@@ -113,6 +222,10 @@ fn paragraphs(xml: &str, styles: &HashMap<String, usize>) -> Result<Vec<Paragrap
             },
             Event::End(e) if e.local_name().as_ref() == b"p" => {
                 let joined = tidy(&text);
+                text_bytes += joined.len();
+                if text_bytes > limits.max_text_bytes {
+                    return Err(super::text_limit(Format::Docx, limits));
+                }
                 if !joined.is_empty() {
                     out.push(Paragraph {
                         text: if level.is_some() {

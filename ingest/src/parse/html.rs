@@ -1,11 +1,20 @@
 //! HTML to Markdown-flavoured text: headings become `#` lines, blocks are blank-line separated.
 //! Page chrome (scripts, styles, navigation, header, footer) is dropped so it is not indexed.
 
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ego_tree::{NodeId, NodeRef};
+use html5ever::tendril::{StrTendril, TendrilSink};
+use html5ever::tree_builder::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
+use html5ever::{Attribute, QualName};
 use scraper::node::Node;
-use scraper::{ElementRef, Html, Selector};
+use scraper::{ElementRef, Html, HtmlTreeSink, Selector};
 
 use super::text::decode;
-use super::{Format, ParseError, ParsedDocument, Section};
+use super::{Format, Limit, ParseError, ParseLimits, ParsedDocument, Section};
 
 /// Elements whose content is never part of the document's text.
 const SKIP: &[&str] = &[
@@ -47,11 +56,15 @@ const BLOCKS: &[&str] = &[
     "caption",
 ];
 
-pub(crate) fn parse_html(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
+/// Bytes handed to the HTML parser at a time: between two pieces the limits are checked, so a
+/// hostile file stops at most one piece after it crossed a limit.
+const PIECE: usize = 1024;
+
+pub(crate) fn parse_html(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument, ParseError> {
     let source = decode(bytes)?;
-    let html = Html::parse_document(&source);
+    let html = parse_bounded(&source, limits)?;
     let mut renderer = Renderer::default();
-    renderer.element(html.root_element());
+    renderer.render(html.root_element(), limits)?;
     renderer.flush();
     let title = select_text(&html, "title").or_else(|| renderer.first_h1.clone());
     Ok(ParsedDocument {
@@ -60,6 +73,165 @@ pub(crate) fn parse_html(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
         structured: true,
         sections: vec![Section::new(renderer.blocks.join("\n\n"))],
     })
+}
+
+/// Parses with html5ever, fed `PIECE` bytes at a time through a sink that counts elements and
+/// tracks their depth. The tree builder's error recovery can create far more elements than the
+/// source has tags (each `<p>` re-opens every unclosed `<b id=..>` before it), so the limits
+/// are checked while the tree grows, not after.
+fn parse_bounded(source: &str, limits: &ParseLimits) -> Result<Html, ParseError> {
+    let counts = Rc::new(Counts::default());
+    let sink = LimitedSink {
+        inner: HtmlTreeSink::new(Html::new_document()),
+        counts: counts.clone(),
+        depths: RefCell::default(),
+        max_depth: limits.max_depth,
+        max_elements: limits.max_elements,
+    };
+    let mut parser = html5ever::driver::parse_document(sink, Default::default());
+    let mut rest = source;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(PIECE);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let (piece, tail) = rest.split_at(cut);
+        parser.process(StrTendril::from_slice(piece));
+        rest = tail;
+        counts.check(limits)?;
+    }
+    let html = parser.finish();
+    counts.check(limits)?;
+    Ok(html)
+}
+
+/// What the sink saw; shared with the feeding loop, which checks it between pieces.
+#[derive(Default)]
+struct Counts {
+    elements: Cell<usize>,
+    depth_exceeded: Cell<bool>,
+}
+
+impl Counts {
+    fn check(&self, limits: &ParseLimits) -> Result<(), ParseError> {
+        if self.depth_exceeded.get() {
+            return Err(ParseError::limit(
+                "HTML nesting depth",
+                Limit::MaxDepth,
+                limits,
+            ));
+        }
+        if self.elements.get() > limits.max_elements {
+            return Err(ParseError::limit(
+                "HTML elements",
+                Limit::MaxElements,
+                limits,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// scraper's tree sink, plus element counting and depth tracking. Depth is the parent's plus
+/// one when a node is appended; nodes moved later by error recovery keep their first depth,
+/// which is close enough for a limit (the renderer checks the exact depth again).
+struct LimitedSink {
+    inner: HtmlTreeSink,
+    counts: Rc<Counts>,
+    /// Depth of each appended node (the document node is depth 0).
+    depths: RefCell<HashMap<NodeId, usize>>,
+    max_depth: usize,
+    max_elements: usize,
+}
+
+impl LimitedSink {
+    fn record_depth(&self, parent: &NodeId, child: &NodeOrText<NodeId>) {
+        if let NodeOrText::AppendNode(id) = child {
+            let mut depths = self.depths.borrow_mut();
+            let depth = depths.get(parent).copied().unwrap_or(0) + 1;
+            depths.insert(*id, depth);
+            if depth > self.max_depth {
+                self.counts.depth_exceeded.set(true);
+            }
+        }
+    }
+}
+
+impl TreeSink for LimitedSink {
+    type Handle = NodeId;
+    type Output = Html;
+    type ElemName<'a> = <HtmlTreeSink as TreeSink>::ElemName<'a>;
+
+    fn finish(self) -> Html {
+        self.inner.finish()
+    }
+    // Parse errors are not reported to anyone; scraper would keep them all in memory.
+    fn parse_error(&self, _msg: Cow<'static, str>) {}
+    fn get_document(&self) -> NodeId {
+        self.inner.get_document()
+    }
+    fn elem_name<'a>(&'a self, target: &'a NodeId) -> Self::ElemName<'a> {
+        self.inner.elem_name(target)
+    }
+    fn create_element(&self, name: QualName, attrs: Vec<Attribute>, flags: ElementFlags) -> NodeId {
+        self.counts.elements.set(self.counts.elements.get() + 1);
+        if self.counts.elements.get() > self.max_elements {
+            // Past the limit, stop storing attributes: the feeding loop aborts at the end of
+            // this piece, and until then an element costs a node, not its attributes.
+            return self.inner.create_element(name, Vec::new(), flags);
+        }
+        self.inner.create_element(name, attrs, flags)
+    }
+    fn create_comment(&self, text: StrTendril) -> NodeId {
+        self.inner.create_comment(text)
+    }
+    fn create_pi(&self, target: StrTendril, data: StrTendril) -> NodeId {
+        self.inner.create_pi(target, data)
+    }
+    fn append(&self, parent: &NodeId, child: NodeOrText<NodeId>) {
+        self.record_depth(parent, &child);
+        self.inner.append(parent, child)
+    }
+    fn append_based_on_parent_node(
+        &self,
+        element: &NodeId,
+        prev_element: &NodeId,
+        child: NodeOrText<NodeId>,
+    ) {
+        self.record_depth(prev_element, &child);
+        self.inner
+            .append_based_on_parent_node(element, prev_element, child)
+    }
+    fn append_doctype_to_document(
+        &self,
+        name: StrTendril,
+        public_id: StrTendril,
+        system_id: StrTendril,
+    ) {
+        self.inner
+            .append_doctype_to_document(name, public_id, system_id)
+    }
+    fn get_template_contents(&self, target: &NodeId) -> NodeId {
+        self.inner.get_template_contents(target)
+    }
+    fn same_node(&self, x: &NodeId, y: &NodeId) -> bool {
+        self.inner.same_node(x, y)
+    }
+    fn set_quirks_mode(&self, mode: QuirksMode) {
+        self.inner.set_quirks_mode(mode)
+    }
+    fn append_before_sibling(&self, sibling: &NodeId, new_node: NodeOrText<NodeId>) {
+        self.inner.append_before_sibling(sibling, new_node)
+    }
+    fn add_attrs_if_missing(&self, target: &NodeId, attrs: Vec<Attribute>) {
+        self.inner.add_attrs_if_missing(target, attrs)
+    }
+    fn remove_from_parent(&self, target: &NodeId) {
+        self.inner.remove_from_parent(target)
+    }
+    fn reparent_children(&self, node: &NodeId, new_parent: &NodeId) {
+        self.inner.reparent_children(node, new_parent)
+    }
 }
 
 fn select_text(html: &Html, selector: &str) -> Option<String> {
@@ -86,15 +258,72 @@ struct Renderer {
     marker: Option<String>,
 }
 
+/// One step of the depth-first walk: visit a node, or finish an element after its children.
+enum Step<'a> {
+    Enter(NodeRef<'a, Node>, usize),
+    Exit(Close),
+}
+
+/// What ending an element does.
+#[derive(Clone, Copy)]
+enum Close {
+    /// Nothing (inline elements, table cells).
+    Inline,
+    /// End the block.
+    Block,
+    /// End a list item: end its block and forget its marker.
+    Item,
+    /// End a list.
+    List,
+}
+
 impl Renderer {
-    fn element(&mut self, element: ElementRef<'_>) {
+    /// Walks the tree depth-first with an explicit stack: nesting depth is the input's to
+    /// choose, so it must cost heap, never call stack.
+    fn render(&mut self, root: ElementRef<'_>, limits: &ParseLimits) -> Result<(), ParseError> {
+        let mut stack = vec![Step::Enter(*root, 1)];
+        while let Some(step) = stack.pop() {
+            let (node, depth) = match step {
+                Step::Exit(close) => {
+                    self.close(close);
+                    continue;
+                }
+                Step::Enter(node, depth) => (node, depth),
+            };
+            if depth > limits.max_depth {
+                return Err(ParseError::limit(
+                    "HTML nesting depth",
+                    Limit::MaxDepth,
+                    limits,
+                ));
+            }
+            match node.value() {
+                Node::Text(text) => self.text(text),
+                Node::Element(_) => {
+                    let element = ElementRef::wrap(node).expect("an element node");
+                    if let Some(close) = self.open(element) {
+                        stack.push(Step::Exit(close));
+                        stack.extend(node.children().rev().map(|c| Step::Enter(c, depth + 1)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts an element; `Some` when its children are to be walked, then closed so.
+    fn open(&mut self, element: ElementRef<'_>) -> Option<Close> {
         let el = element.value();
         let name = el.name();
         if SKIP.contains(&name) || el.attr("hidden").is_some() {
-            return;
+            return None;
         }
         match name {
-            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => self.heading(element, name),
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
+                self.heading(element, name);
+                None
+            }
             "pre" => {
                 self.flush();
                 let code: String = element.text().collect();
@@ -102,8 +331,12 @@ impl Renderer {
                 if !code.trim().is_empty() {
                     self.blocks.push(format!("```\n{code}\n```"));
                 }
+                None
             }
-            "br" => self.inline.push('\n'),
+            "br" => {
+                self.inline.push('\n');
+                None
+            }
             "li" => {
                 self.flush();
                 let marker = match self.lists.last_mut() {
@@ -114,42 +347,38 @@ impl Renderer {
                     _ => "- ".to_string(),
                 };
                 self.marker = Some(marker);
-                self.children(element);
-                self.flush();
-                self.marker = None;
+                Some(Close::Item)
             }
             "ul" | "ol" => {
                 self.flush();
                 self.lists.push((name == "ol").then_some(1));
-                self.children(element);
-                self.lists.pop();
-                self.flush();
+                Some(Close::List)
             }
             "td" | "th" => {
                 if !self.inline.trim().is_empty() {
                     self.inline.push_str(" | ");
                 }
-                self.children(element);
+                Some(Close::Inline)
             }
             _ if BLOCKS.contains(&name) => {
                 self.flush();
-                self.children(element);
-                self.flush();
+                Some(Close::Block)
             }
-            _ => self.children(element),
+            _ => Some(Close::Inline),
         }
     }
 
-    fn children(&mut self, element: ElementRef<'_>) {
-        for child in element.children() {
-            match child.value() {
-                Node::Text(text) => self.text(text),
-                Node::Element(_) => {
-                    if let Some(child) = ElementRef::wrap(child) {
-                        self.element(child);
-                    }
-                }
-                _ => {}
+    fn close(&mut self, close: Close) {
+        match close {
+            Close::Inline => {}
+            Close::Block => self.flush(),
+            Close::Item => {
+                self.flush();
+                self.marker = None;
+            }
+            Close::List => {
+                self.lists.pop();
+                self.flush();
             }
         }
     }
@@ -205,7 +434,7 @@ mod tests {
     use super::*;
 
     fn render(html: &str) -> ParsedDocument {
-        parse_html(html.as_bytes()).unwrap()
+        parse_html(html.as_bytes(), &ParseLimits::default()).unwrap()
     }
 
     #[test]

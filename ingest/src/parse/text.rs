@@ -1,7 +1,7 @@
 //! Plain text and Markdown, and the byte-to-string decoding every text format shares.
 //! Decoding is strict: guessing a legacy encoding would index mojibake without telling anyone.
 
-use super::{Format, ParseError, ParsedDocument, Section};
+use super::{Format, ParseError, ParseLimits, ParsedDocument, Section};
 
 /// Decodes text bytes: UTF-8 (a leading BOM is dropped), or UTF-16 when it starts with a
 /// UTF-16 BOM (as Windows editors write it). Anything else that is not valid UTF-8 is an
@@ -48,7 +48,12 @@ fn normalize_newlines(s: &str) -> String {
     }
 }
 
-pub(crate) fn parse_text(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
+pub(crate) fn parse_text(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument, ParseError> {
+    // Checked before decoding: UTF-8 text is never shorter than its bytes (UTF-16 may grow
+    // by half, which the check after parsing catches).
+    if bytes.len() > limits.max_text_bytes.saturating_mul(2) {
+        return Err(super::text_limit(Format::Text, limits));
+    }
     Ok(ParsedDocument {
         title: None,
         format: Format::Text,
@@ -58,7 +63,13 @@ pub(crate) fn parse_text(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
 }
 
 /// Markdown is kept as written: the Markdown splitter uses its structure.
-pub(crate) fn parse_markdown(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
+pub(crate) fn parse_markdown(
+    bytes: &[u8],
+    limits: &ParseLimits,
+) -> Result<ParsedDocument, ParseError> {
+    if bytes.len() > limits.max_text_bytes.saturating_mul(2) {
+        return Err(super::text_limit(Format::Markdown, limits));
+    }
     let text = decode(bytes)?;
     Ok(ParsedDocument {
         title: first_h1(&text),
