@@ -153,6 +153,29 @@ pub struct IngestConfig {
     pub json_title_field: String,
     /// Prepend the document title to each chunk for embedding and BM25 (not to the stored text).
     pub title_in_chunks: bool,
+    /// Where documents are parsed: `process` (each in a child process under OS limits, so a
+    /// parser bug fails the document alone) or `in_process` (a blocking thread of the server;
+    /// faster by a few ms per document, but a parser crash would take the server down).
+    pub isolation: Isolation,
+    /// The parser program of `process` isolation, started as `PROGRAM parse`; unset = this
+    /// very binary.
+    pub parser_program: Option<PathBuf>,
+    /// What one document may cost its parser (`ingest.limits.*`).
+    pub limits: ragway_ingest::parse::ParseLimits,
+    /// Largest `metadata` of one document, as JSON bytes (it is copied into every chunk).
+    pub max_metadata_bytes: usize,
+    /// Largest multipart upload, all files together; files are spooled to disk as they
+    /// arrive, so memory holds one file at a time.
+    pub max_upload_bytes: u64,
+}
+
+/// Where the ingest worker runs parsers (`ingest.isolation`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    #[default]
+    Process,
+    InProcess,
 }
 
 impl Default for IngestConfig {
@@ -168,6 +191,11 @@ impl Default for IngestConfig {
             json_text_field: "text".into(),
             json_title_field: "title".into(),
             title_in_chunks: true,
+            isolation: Isolation::Process,
+            parser_program: None,
+            limits: Default::default(),
+            max_metadata_bytes: 64 << 10,
+            max_upload_bytes: 1 << 30,
         }
     }
 }
@@ -618,7 +646,26 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        Ok(())
+        if i.max_metadata_bytes < 2 {
+            return Err(invalid("ingest.max_metadata_bytes", "must be at least 2"));
+        }
+        if i.max_upload_bytes < i.max_file_bytes as u64 {
+            return Err(invalid(
+                "ingest.max_upload_bytes",
+                "must be at least ingest.max_file_bytes",
+            ));
+        }
+        if let Some(program) = &i.parser_program {
+            if !program.is_file() {
+                return Err(invalid(
+                    "ingest.parser_program",
+                    format!("{} is not a file", program.display()),
+                ));
+            }
+        }
+        i.limits
+            .validate()
+            .map_err(|message| invalid("ingest.limits", message))
     }
 
     fn validate_generation(&self) -> Result<(), ConfigError> {

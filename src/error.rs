@@ -40,6 +40,8 @@ pub enum Code {
     /// The token is valid but may not do this.
     Forbidden,
     NotFound,
+    /// The path exists, but not with this method (405, with `Allow`).
+    MethodNotAllowed,
     ModelNotFound,
     /// The thing exists already, or the request conflicts with its state.
     Conflict,
@@ -93,6 +95,7 @@ impl Code {
             Code::InvalidApiKey => row(S::UNAUTHORIZED, "authentication_error", "invalid_api_key"),
             Code::Forbidden => row(S::FORBIDDEN, "permission_error", "forbidden"),
             Code::NotFound => row(S::NOT_FOUND, INVALID, "not_found"),
+            Code::MethodNotAllowed => row(S::METHOD_NOT_ALLOWED, INVALID, "method_not_allowed"),
             Code::ModelNotFound => row(S::NOT_FOUND, INVALID, "model_not_found"),
             Code::Conflict => row(S::CONFLICT, INVALID, "conflict"),
             Code::PayloadTooLarge => row(S::PAYLOAD_TOO_LARGE, INVALID, "payload_too_large"),

@@ -5,10 +5,25 @@ use clap::Parser;
 
 mod cli;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
-    match cli::run(args).await {
+    // The isolated parser child (`ragway parse`, started once per document by the ingest
+    // worker) needs no runtime and no configuration: it starts lean and exits.
+    if matches!(args.command, cli::Command::Parse) {
+        let code = ragway_ingest::isolate::serve_stdio();
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(cli::run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

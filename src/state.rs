@@ -55,10 +55,18 @@ impl AppState {
     /// Tokens in `text` (by the embedding model's tokenizer: an estimate for the generation
     /// model, close enough to keep the context budget safe).
     pub fn count_tokens(&self, text: &str) -> usize {
-        self.tokenizer
-            .encode(text, false)
-            .map(|e| e.len())
-            .unwrap_or(text.len() / 3)
+        self.token_counter()(text)
+    }
+
+    /// [`AppState::count_tokens`] as an owned function, for a blocking thread.
+    pub fn token_counter(&self) -> impl Fn(&str) -> usize + Send + 'static {
+        let tokenizer = self.tokenizer.clone();
+        move |text: &str| {
+            tokenizer
+                .encode(text, false)
+                .map(|e| e.len())
+                .unwrap_or(text.len() / 3)
+        }
     }
 
     /// The pipeline of embedding model `name`.

@@ -13,9 +13,19 @@ use crate::params::{
     Diversity, MaxChunksPerDocument, MaxContextTokens, MaxTokens, Neighbors, Param, Penalty,
     ScoreThreshold, Temperature, ThinkingBudget, TopP, K, N,
 };
-use crate::search::{Fusion, SearchMode};
+use crate::search::{bounded_query, Fusion, SearchMode};
 use crate::words::word_enum;
 use crate::ParamError;
+
+/// Most messages in one request.
+pub const MAX_MESSAGES: usize = 4096;
+/// Most bytes of message text in one request, all messages together (about a million tokens:
+/// more than any model's context, and what bounds the tokenising a request can ask for).
+pub const MAX_MESSAGE_TEXT_BYTES: usize = 4 << 20;
+/// Longest `prompt_template`, in bytes.
+pub const MAX_TEMPLATE_BYTES: usize = 64 << 10;
+/// Most `{{context}}` placeholders in a `prompt_template` (each is replaced by every source).
+pub const MAX_TEMPLATE_CONTEXTS: usize = 4;
 
 /// `POST /v1/chat/completions`: OpenAI's chat request plus `rag_params`.
 #[derive(Debug, Clone, Deserialize)]
@@ -203,7 +213,7 @@ pub struct RagParams {
     #[serde(default = "three", deserialize_with = "k_or_three")]
     pub k: usize,
     /// The search query; "" = the last user message (or its rewrite).
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "bounded_query")]
     pub search_query: String,
     /// A configured reranker applied to the candidates.
     #[serde(default, deserialize_with = "non_empty")]
@@ -270,8 +280,19 @@ impl ChatRequest {
         if self.messages.is_empty() {
             return Err(ParamError::new("messages", "messages is required"));
         }
+        let mut text_bytes = 0;
         for (i, m) in self.messages.iter().enumerate() {
             m.check(i)?;
+            text_bytes += m.content.text().len();
+        }
+        if text_bytes > MAX_MESSAGE_TEXT_BYTES {
+            return Err(ParamError::new(
+                "messages",
+                format!(
+                    "the messages hold {text_bytes} bytes of text; at most \
+                     {MAX_MESSAGE_TEXT_BYTES} are accepted"
+                ),
+            ));
         }
         if let Some(m) = self.max_completion_tokens {
             self.max_tokens = Some(m);
@@ -515,9 +536,9 @@ where
 fn messages<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Message>, D::Error> {
     let list = List::new(
         1,
-        usize::MAX,
+        MAX_MESSAGES,
         "a list",
-        "{param} must contain at least 1 message",
+        "{param} must contain 1 to 4096 messages",
     );
     Ok(nullable_list(d, list)?.unwrap_or_default())
 }
@@ -633,6 +654,13 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
 fn prompt_template<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<String>::deserialize(d)? {
         Some(t) if !t.contains("{{context}}") => Err(fail("{param} must contain {{context}}")),
+        Some(t) if t.len() > MAX_TEMPLATE_BYTES => Err(fail(format!(
+            "{{param}} is {} bytes; at most {MAX_TEMPLATE_BYTES} are accepted",
+            t.len()
+        ))),
+        Some(t) if t.matches("{{context}}").count() > MAX_TEMPLATE_CONTEXTS => Err(fail(format!(
+            "{{param}} may contain {{{{context}}}} at most {MAX_TEMPLATE_CONTEXTS} times"
+        ))),
         t => Ok(t),
     }
 }
@@ -735,6 +763,41 @@ mod tests {
             Err(ParamError { param: p, .. }) => p,
             other => panic!("expected a 400, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let user = |text: String| json!({"role": "user", "content": text});
+        let many: Vec<Value> = (0..=MAX_MESSAGES).map(|_| user("x".into())).collect();
+        assert_eq!(param_of(json!({"messages": many})), "messages");
+        let half = MAX_MESSAGE_TEXT_BYTES / 2 + 1;
+        let big = json!({"messages": [user("a".repeat(half)), user("b".repeat(half))]});
+        assert_eq!(param_of(big), "messages");
+        let m = json!([user("hi".into())]);
+        let rag = |extra: Value| {
+            let mut r = json!({"table_id": "kb"});
+            r.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            json!({"messages": m, "rag_params": r})
+        };
+        let long_template = format!("{{{{context}}}}{}", " ".repeat(MAX_TEMPLATE_BYTES));
+        assert_eq!(
+            param_of(rag(json!({"prompt_template": long_template}))),
+            "rag_params.prompt_template"
+        );
+        let repeated = "{{context}}".repeat(MAX_TEMPLATE_CONTEXTS + 1);
+        assert_eq!(
+            param_of(rag(json!({"prompt_template": repeated}))),
+            "rag_params.prompt_template"
+        );
+        let query = "q".repeat(crate::search::MAX_QUERY_BYTES + 1);
+        assert_eq!(
+            param_of(rag(json!({"search_query": query}))),
+            "rag_params.search_query"
+        );
+        let fine = "{{context}}".repeat(MAX_TEMPLATE_CONTEXTS);
+        assert!(ChatRequest::parse(rag(json!({"prompt_template": fine}))).is_ok());
     }
 
     #[test]

@@ -158,7 +158,8 @@ impl<'de> Deserialize<'de> for Fusion {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    /// What to search for.
+    /// What to search for, at most [`MAX_QUERY_BYTES`].
+    #[serde(deserialize_with = "bounded_query")]
     pub query: String,
     /// Chunks returned, 1..=1024; 5 when absent.
     #[serde(default = "five", deserialize_with = "k_or_five")]
@@ -185,6 +186,35 @@ pub struct SearchRequest {
     pub explain: bool,
 }
 
+/// Longest query, in bytes: a `query` or `search_query` past it is refused, and a query taken
+/// from the last user message is cut there (the embedder reads its first 512 tokens anyway, and
+/// BM25 would otherwise score every distinct word of a megabyte).
+pub const MAX_QUERY_BYTES: usize = 8 << 10;
+
+/// A query string (null = ""), at most [`MAX_QUERY_BYTES`].
+pub(crate) fn bounded_query<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let query = Option::<String>::deserialize(d)?.unwrap_or_default();
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(fail(format!(
+            "{{param}} is {} bytes; at most {MAX_QUERY_BYTES} are accepted",
+            query.len()
+        )));
+    }
+    Ok(query)
+}
+
+/// `text` cut to at most [`MAX_QUERY_BYTES`], at a character boundary.
+pub fn clip_query(text: &str) -> &str {
+    if text.len() <= MAX_QUERY_BYTES {
+        return text;
+    }
+    let mut end = MAX_QUERY_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 fn five() -> usize {
     5
 }
@@ -204,6 +234,17 @@ impl SearchRequest {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn long_queries_are_cut_at_a_character_boundary() {
+        let ascii = "a".repeat(MAX_QUERY_BYTES + 10);
+        assert_eq!(clip_query(&ascii).len(), MAX_QUERY_BYTES);
+        let wide = "é".repeat(MAX_QUERY_BYTES); // 2 bytes each: the cut lands mid-character
+        let cut = clip_query(&wide);
+        assert!(cut.len() <= MAX_QUERY_BYTES && cut.len() > MAX_QUERY_BYTES - 2);
+        assert_eq!(clip_query("short"), "short");
+        assert!(SearchRequest::parse(json!({"query": "q".repeat(MAX_QUERY_BYTES)})).is_ok());
+    }
 
     #[test]
     fn search_body_defaults_and_ranges() {
@@ -242,6 +283,7 @@ mod tests {
             ),
             (json!({"k": 3}), "query"),
             (json!({"query": "q", "bogus": 1}), "bogus"),
+            (json!({"query": "q".repeat(MAX_QUERY_BYTES + 1)}), "query"),
         ] {
             assert_eq!(
                 SearchRequest::parse(body.clone()).unwrap_err().param,

@@ -17,10 +17,16 @@ pub enum SseEvent {
     Bad(String),
 }
 
+/// Longest event line accepted from a backend; a longer one is an error, not a buffer that
+/// grows without end.
+pub const MAX_LINE_BYTES: usize = 8 << 20;
+
 /// Bytes received so far and not yet a whole line.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     buf: Vec<u8>,
+    /// Bytes of `buf` already searched for a newline (each byte is searched once).
+    scanned: usize,
 }
 
 impl SseDecoder {
@@ -31,9 +37,24 @@ impl SseDecoder {
 
     /// The next complete line's event, or None until more bytes arrive.
     pub fn next_event(&mut self) -> Option<SseEvent> {
-        let end = self.buf.iter().position(|&b| b == b'\n')?;
-        let line: Vec<u8> = self.buf.drain(..=end).collect();
-        Some(line_event(&String::from_utf8_lossy(&line)))
+        match self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                let line: Vec<u8> = self.buf.drain(..=self.scanned + at).collect();
+                self.scanned = 0;
+                Some(line_event(&String::from_utf8_lossy(&line)))
+            }
+            None if self.buf.len() > MAX_LINE_BYTES => {
+                self.buf.clear();
+                self.scanned = 0;
+                Some(SseEvent::Bad(format!(
+                    "an event line is over {MAX_LINE_BYTES} bytes"
+                )))
+            }
+            None => {
+                self.scanned = self.buf.len();
+                None
+            }
+        }
     }
 }
 
@@ -72,5 +93,19 @@ mod tests {
         assert_eq!(d.next_event(), Some(SseEvent::Done));
         d.push(b"data: {oops\n");
         assert!(matches!(d.next_event(), Some(SseEvent::Bad(m)) if m.contains("not JSON")));
+    }
+
+    #[test]
+    fn an_endless_line_is_an_error_not_a_growing_buffer() {
+        let mut d = SseDecoder::default();
+        let piece = vec![b'x'; 1 << 20];
+        for _ in 0..MAX_LINE_BYTES >> 20 {
+            d.push(&piece);
+            assert_eq!(d.next_event(), None);
+        }
+        d.push(b"y");
+        assert!(matches!(d.next_event(), Some(SseEvent::Bad(m)) if m.contains("over")));
+        d.push(b"data: [DONE]\n");
+        assert_eq!(d.next_event(), Some(SseEvent::Done));
     }
 }

@@ -3,18 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use actix_multipart::Multipart;
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use crate::api::routes::Routes;
+use crate::api::upload;
 use crate::api::views;
 use crate::auth::policy::Rule;
 use crate::auth::Caller;
-use crate::documents::{self, Upload};
+use crate::documents;
 use crate::error::{ApiError, Code};
 use crate::knowledge;
 use crate::retrieval::RetrievedChunk;
@@ -54,17 +52,6 @@ struct WaitQuery {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JsonDocument {
-    external_id: Option<String>,
-    title: Option<String>,
-    text: String,
-    metadata: Option<Map<String, Value>>,
-    /// Names the format (`notes.md` → Markdown); plain text when absent.
-    file_name: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct ListQuery {
     status: Option<String>,
     after: Option<String>,
@@ -80,10 +67,14 @@ async fn upload(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let kb = knowledge::get(&state, &caller.project_id, &path).await?;
-    let uploads = read_uploads(&state, &req, body).await?;
-    let mut results = Vec::with_capacity(uploads.len());
-    for up in uploads {
-        results.push(documents::submit(&state, &kb, up).await?);
+    let received = upload::read(&state, &req, body).await?;
+    // Every document is checked before any is queued: a bad one fails the request alone.
+    for r in &received {
+        documents::validate(&state, r.upload(), r.len())?;
+    }
+    let mut results = Vec::with_capacity(received.len());
+    for r in received {
+        results.push(documents::submit(&state, &kb, r.load().await?).await?);
     }
     respond(&state, results, query.wait).await
 }
@@ -98,11 +89,11 @@ async fn put(
 ) -> Result<HttpResponse, ApiError> {
     let (kb_id, external_id) = path.into_inner();
     let kb = knowledge::get(&state, &caller.project_id, &kb_id).await?;
-    let mut uploads = read_uploads(&state, &req, body).await?;
-    if uploads.len() != 1 {
+    let mut received = upload::read(&state, &req, body).await?;
+    if received.len() != 1 {
         return Err(ApiError::invalid("file", "PUT takes exactly one document"));
     }
-    let mut up = uploads.remove(0);
+    let mut up = received.remove(0).load().await?;
     if up.external_id.as_deref().is_some_and(|e| e != external_id) {
         return Err(ApiError::invalid(
             "external_id",
@@ -142,191 +133,6 @@ async fn respond(
     } else {
         HttpResponse::Accepted().json(body)
     })
-}
-
-/// The documents in a request: a JSON body (one document) or multipart files. Multipart fields
-/// `metadata` (a JSON object) and `external_id` apply to the file part before them; fields
-/// before the first file apply to every file. Sizes are checked as the bytes arrive.
-async fn read_uploads(
-    state: &AppState,
-    req: &HttpRequest,
-    body: web::Payload,
-) -> Result<Vec<Upload>, ApiError> {
-    let ctype = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let limit = state.config.ingest.max_file_bytes;
-    if ctype.starts_with("multipart/form-data") {
-        return read_multipart(state, Multipart::new(req.headers(), body), limit).await;
-    }
-    if !ctype.starts_with("application/json") {
-        return Err(ApiError::new(
-            Code::InvalidContentType,
-            "send multipart/form-data files or an application/json document",
-        ));
-    }
-    let bytes = read_limited(
-        body.map(|r| r.map_err(|e| ApiError::invalid("body", e.to_string()))),
-        limit,
-    )
-    .await?;
-    let doc: JsonDocument = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(Code::InvalidJson, format!("invalid JSON document: {e}")))?;
-    if doc.text.trim().is_empty() {
-        return Err(ApiError::invalid("text", "text must not be empty"));
-    }
-    Ok(vec![Upload {
-        external_id: doc.external_id,
-        title: doc.title,
-        file_name: doc.file_name,
-        content_type: None,
-        metadata: doc.metadata.unwrap_or_default(),
-        content: doc.text.into_bytes(),
-    }])
-}
-
-async fn read_multipart(
-    state: &AppState,
-    mut mp: Multipart,
-    limit: usize,
-) -> Result<Vec<Upload>, ApiError> {
-    let mut uploads: Vec<Upload> = Vec::new();
-    let mut shared = Map::new();
-    while let Some(field) = mp.try_next().await.map_err(bad_multipart)? {
-        let part = Part::of(&field);
-        let data = part.read(field, limit).await?;
-        if part.is_file() {
-            let most = state.config.ingest.max_files_per_upload;
-            if uploads.len() == most {
-                return Err(ApiError::invalid(
-                    "file",
-                    format!("at most {most} files per upload"),
-                ));
-            }
-            uploads.push(Upload {
-                file_name: part.file_name,
-                content_type: part.content_type,
-                metadata: shared.clone(),
-                content: data,
-                ..Default::default()
-            });
-        } else {
-            apply_field(&part.name, data, &mut uploads, &mut shared)?;
-        }
-    }
-    if uploads.is_empty() {
-        return Err(ApiError::invalid("file", "no file part in the upload"));
-    }
-    Ok(uploads)
-}
-
-fn bad_multipart(e: actix_multipart::MultipartError) -> ApiError {
-    ApiError::invalid("body", format!("invalid multipart body: {e}"))
-}
-
-/// A multipart part's name, file name and content type.
-struct Part {
-    name: String,
-    file_name: Option<String>,
-    content_type: Option<String>,
-}
-
-impl Part {
-    fn of(field: &actix_multipart::Field) -> Part {
-        let cd = field.content_disposition();
-        Part {
-            name: cd.and_then(|cd| cd.get_name()).unwrap_or("").to_owned(),
-            file_name: cd.and_then(|cd| cd.get_filename()).map(str::to_owned),
-            content_type: field.content_type().map(|m| m.essence_str().to_owned()),
-        }
-    }
-
-    fn is_file(&self) -> bool {
-        self.file_name.is_some() || self.name == "file" || self.name == "files"
-    }
-
-    /// The part's bytes: a file up to `limit` (413 naming it beyond), a field up to 1 MiB.
-    async fn read(&self, field: actix_multipart::Field, limit: usize) -> Result<Vec<u8>, ApiError> {
-        let cap = if self.is_file() { limit } else { 1 << 20 };
-        read_limited(field.map(|r| r.map_err(bad_multipart)), cap)
-            .await
-            .map_err(|e| match e.code() {
-                Code::PayloadTooLarge => ApiError::new(
-                    Code::PayloadTooLarge,
-                    format!(
-                        "`{}` is larger than ingest.max_file_bytes ({limit} bytes)",
-                        self.file_name.as_deref().unwrap_or(&self.name)
-                    ),
-                ),
-                _ => e,
-            })
-    }
-}
-
-/// A text field: `metadata` for the file before it (or, before any file, for all), or the
-/// file's `external_id` or `title`.
-fn apply_field(
-    name: &str,
-    data: Vec<u8>,
-    uploads: &mut [Upload],
-    shared: &mut Map<String, Value>,
-) -> Result<(), ApiError> {
-    let text =
-        String::from_utf8(data).map_err(|_| ApiError::invalid(name, "must be UTF-8 text"))?;
-    match name {
-        "metadata" => {
-            let meta: Map<String, Value> = serde_json::from_str(&text).map_err(|e| {
-                ApiError::invalid("metadata", format!("metadata must be a JSON object: {e}"))
-            })?;
-            match uploads.last_mut() {
-                Some(up) => up.metadata.extend(meta),
-                None => shared.extend(meta),
-            }
-        }
-        "external_id" | "title" => {
-            let up = uploads.last_mut().ok_or_else(|| {
-                ApiError::invalid(
-                    name,
-                    format!("`{name}` must follow the file part it belongs to"),
-                )
-            })?;
-            if name == "title" {
-                up.title = Some(text)
-            } else {
-                up.external_id = Some(text)
-            }
-        }
-        other => {
-            return Err(ApiError::invalid(
-                other,
-                format!(
-                    "unknown multipart field `{other}`; use file, metadata, external_id, title"
-                ),
-            ))
-        }
-    }
-    Ok(())
-}
-
-/// Collect a byte stream, failing with 413 as soon as it passes `limit`.
-async fn read_limited<S>(mut stream: S, limit: usize) -> Result<Vec<u8>, ApiError>
-where
-    S: futures_util::Stream<Item = Result<bytes::Bytes, ApiError>> + Unpin,
-{
-    let mut buf = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if buf.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                Code::PayloadTooLarge,
-                format!("upload is larger than {limit} bytes"),
-            ));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
 }
 
 async fn list(

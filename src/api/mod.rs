@@ -18,6 +18,7 @@ pub mod models;
 pub mod routes;
 pub mod search;
 pub mod tenancy;
+pub mod upload;
 pub mod views;
 
 /// Mount every route, each behind the guard of its rule: the API at the root and again under
@@ -66,10 +67,25 @@ pub fn validate_id(param: &str, id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Unknown routes answer in the same error shape as everything else.
-pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found(
-        None,
-        format!("no route for {} {}", req.method(), req.path()),
-    ))
+/// Requests no route takes, in the same error shape as everything else: a known path with
+/// another method is 405 with `Allow` naming the path's methods; anything else is 404.
+pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let allowed = routes::allowed_methods(req.path());
+    if allowed.is_empty() {
+        let message = format!("no route for {} {}", req.method(), req.path());
+        return ApiError::not_found(None, message).error_response();
+    }
+    let allow = allowed.join(", ");
+    let message = format!(
+        "{} is not allowed on {}; allowed: {allow}",
+        req.method(),
+        req.path()
+    );
+    let mut res = ApiError::new(crate::error::Code::MethodNotAllowed, message).error_response();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        res.headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    res
 }

@@ -4,8 +4,10 @@
 //! made without a `ServiceConfig`, give [`table`]: what the tests (the authorization matrix,
 //! the OpenAPI check) and the docs are checked against.
 
+use std::sync::OnceLock;
+
 use actix_web::body::BoxBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, FromRequest, Handler, HttpMessage, Responder};
@@ -139,6 +141,47 @@ pub fn table() -> Vec<RouteRule> {
     let mut routes = Routes::table_only();
     crate::api::routes_into(&mut routes);
     routes.into_table()
+}
+
+/// The methods some route has for `path` (the `/api` mirror included), sorted; empty when no
+/// route has this path. For 405's `Allow`.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    static PATTERNS: OnceLock<Vec<(ResourceDef, Method)>> = OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        let mut api = Routes::table_only();
+        super::api_routes(&mut api);
+        let mirrored = api
+            .into_table()
+            .into_iter()
+            .map(|row| (ResourceDef::new(format!("/api{}", row.path)), row.method));
+        table()
+            .into_iter()
+            .map(|row| (ResourceDef::new(row.path), row.method))
+            .chain(mirrored)
+            .collect()
+    });
+    let mut methods: Vec<&'static str> = patterns
+        .iter()
+        .filter(|(def, _)| def.is_match(path))
+        .filter_map(|(_, method)| method_name(method))
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+fn method_name(method: &Method) -> Option<&'static str> {
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ]
+    .into_iter()
+    .zip(["GET", "POST", "PUT", "PATCH", "DELETE"])
+    .find(|(m, _)| m == method)
+    .map(|(_, name)| name)
 }
 
 /// The rule, evaluated before the handler: a denial answers at once; a grant is left in the

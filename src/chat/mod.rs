@@ -112,15 +112,15 @@ pub async fn prepare(
         let t = Instant::now();
         let found = retrieve(state, &kbs, &query, rag).await?;
         timings.add("retrieve", t);
-        let prompt_tokens: usize = request
-            .messages
-            .iter()
-            .map(|m| state.count_tokens(&m.content.text()) + 4)
-            .sum();
-        let room = (model.context_length as usize)
-            .saturating_sub(max_tokens as usize + prompt_tokens + 96);
-        let budget = rag.max_context_tokens.map_or(room, |b| b.min(room));
-        let kept = prompt::fit_budget(found, budget, |s| state.count_tokens(s));
+        let texts: Vec<String> = request.messages.iter().map(|m| m.content.text()).collect();
+        let (context_length, cap) = (model.context_length as usize, rag.max_context_tokens);
+        let count = state.token_counter();
+        let kept = retrieval::off_thread(move || {
+            let prompt_tokens: usize = texts.iter().map(|t| count(t) + 4).sum();
+            let room = context_length.saturating_sub(max_tokens as usize + prompt_tokens + 96);
+            prompt::fit_budget(found, cap.map_or(room, |b| b.min(room)), count)
+        })
+        .await;
         if kept.is_empty() {
             if let OnNoResults::Message(m) = &rag.on_no_results {
                 fixed_answer = Some(m.clone());
@@ -176,6 +176,8 @@ async fn search_query_for(
     if !rag.search_query.trim().is_empty() {
         return Ok(rag.search_query.clone());
     }
+    // The last user message may be megabytes long: the search reads its start.
+    let clipped = |text: String| ragway_protocol::search::clip_query(&text).to_owned();
     let last = last_user_text(&request.messages)
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| {
@@ -187,7 +189,7 @@ async fn search_query_for(
     let in_dialogue = |m: &&Message| matches!(m.role, MessageRole::User | MessageRole::Assistant);
     let turns = request.messages.iter().filter(in_dialogue).count();
     if rag.query_rewrite == QueryRewrite::Off || turns < 2 {
-        return Ok(last);
+        return Ok(clipped(last));
     }
     let transcript: Vec<String> = request
         .messages
@@ -213,13 +215,13 @@ async fn search_query_for(
                 .trim_matches('"')
                 .trim()
                 .to_owned();
-            Ok(if q.is_empty() { last } else { q })
+            Ok(if q.is_empty() { clipped(last) } else { q })
         }
         Err(e) => {
             // Retrieval still works on the last message; the answer call will surface a dead
             // backend on its own.
             tracing::warn!(error = %e, "query rewrite failed; searching for the last user message");
-            Ok(last)
+            Ok(clipped(last))
         }
     }
 }
@@ -260,7 +262,8 @@ pub async fn retrieve(
             retrieval::rerank(state, name, query, chunks, keep, rag.concat_reranker_input).await?;
     }
     if let Some(d) = rag.diversity {
-        chunks = retrieval::mmr(chunks, d, rag.k);
+        let k = rag.k;
+        chunks = retrieval::off_thread(move || retrieval::mmr(chunks, d, k)).await;
     }
     chunks.truncate(rag.k);
     Ok(retrieval::expand_neighbors(state, kbs, chunks, rag.neighbors).await?)

@@ -62,6 +62,10 @@ pub enum Command {
     /// Move this data dir's embedded stores (SQLite, Qdrant Edge) to PostgreSQL and a Qdrant
     /// server for scale-out, with ragway stopped; vectors are copied, not re-embedded.
     Migrate(crate::cli::migrate::MigrateArgs),
+    /// Parse one document from stdin under the OS limits the caller set, answering on stdout
+    /// (the ingest worker's isolated parser; not for interactive use).
+    #[command(hide = true)]
+    Parse,
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -123,6 +127,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => crate::cli::ingest::run(args, &config.data_dir).await,
         Command::Reindex(args) => crate::cli::jobs::reindex(args, &config.data_dir).await,
         Command::Jobs(cmd) => crate::cli::jobs::jobs(cmd, &config.data_dir).await,
+        Command::Parse => anyhow::bail!("`ragway parse` is served by main, before the runtime"),
     }
 }
 

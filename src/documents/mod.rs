@@ -18,7 +18,7 @@ pub enum IngestError {
     #[error("{message}")]
     Invalid {
         param: &'static str,
-        message: &'static str,
+        message: String,
     },
     /// Only a failed document can be queued again.
     #[error("document `{id}` is {status}; only a failed document can be retried")]
@@ -64,6 +64,44 @@ pub fn chunk_id(
     )
 }
 
+/// The checks an upload of `len` bytes must pass before it is queued: not empty, a valid
+/// external id, metadata within `ingest.max_metadata_bytes`.
+pub fn validate(state: &AppState, upload: &Upload, len: u64) -> Result<(), IngestError> {
+    if len == 0 {
+        return Err(IngestError::Invalid {
+            param: "file",
+            message: match &upload.file_name {
+                Some(name) => format!("the document `{name}` is empty"),
+                None => "the document is empty".into(),
+            },
+        });
+    }
+    if let Some(ext) = &upload.external_id {
+        if ext.is_empty() || ext.len() > 512 {
+            return Err(IngestError::Invalid {
+                param: "external_id",
+                message: "external_id must be 1-512 characters".into(),
+            });
+        }
+    }
+    let most = state.config.ingest.max_metadata_bytes;
+    let size = metadata_json(&upload.metadata).len();
+    if size > most {
+        return Err(IngestError::Invalid {
+            param: "metadata",
+            message: format!(
+                "metadata is {size} bytes as JSON; at most {most} (ingest.max_metadata_bytes) \
+                 are accepted, since it is copied into every chunk"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn metadata_json(metadata: &Map<String, Value>) -> String {
+    serde_json::to_string(metadata).unwrap_or_default()
+}
+
 /// Queue `upload` in `kb`; an existing document with the same external id is replaced, or left
 /// alone when nothing changed.
 pub async fn submit(
@@ -71,20 +109,8 @@ pub async fn submit(
     kb: &KnowledgeBase,
     upload: Upload,
 ) -> Result<(Document, PutOutcome), IngestError> {
-    if upload.content.is_empty() {
-        return Err(IngestError::Invalid {
-            param: "file",
-            message: "the document is empty",
-        });
-    }
-    if let Some(ext) = &upload.external_id {
-        if ext.is_empty() || ext.len() > 512 {
-            return Err(IngestError::Invalid {
-                param: "external_id",
-                message: "external_id must be 1-512 characters",
-            });
-        }
-    }
+    validate(state, &upload, upload.content.len() as u64)?;
+    let metadata = metadata_json(&upload.metadata);
     let id = match &upload.external_id {
         Some(ext) => Uuid::new_v5(
             &ID_NAMESPACE,
@@ -100,7 +126,7 @@ pub async fn submit(
         title: upload.title,
         file_name: upload.file_name,
         content_type: upload.content_type,
-        metadata: Value::Object(upload.metadata).to_string(),
+        metadata,
         content_hash: ragway_ingest::content_hash(&upload.content),
         content: upload.content,
     };

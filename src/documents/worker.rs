@@ -12,11 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ragway_ingest::chunk::ChunkSettings;
+use ragway_ingest::isolate::{self, ParserCommand};
 use ragway_ingest::parse::{self, ParseOptions, ParsedDocument};
 use ragway_ingest::pipeline::Pipeline;
 use serde_json::{json, Value};
 
 use super::{chunk_id, IngestError};
+use crate::config::{IngestConfig, Isolation};
 use crate::state::AppState;
 use crate::store::jobs::Job;
 use crate::store::knowledge::{Document, Finish, KnowledgeBase};
@@ -428,20 +430,34 @@ impl Target {
     }
 }
 
-/// Parse a document's stored bytes (off the async workers); the title is the given one, else
-/// the parsed one, else the file name.
+/// Parse a document's stored bytes off the async workers, under `ingest.limits.*`: in a child
+/// process (`ingest.isolation = "process"`, the default: whatever the bytes do to the parser,
+/// only this document fails) or on a blocking thread. The title is the given one, else the
+/// parsed one, else the file name.
 pub(crate) async fn parse_document(
     state: &AppState,
     doc: &Document,
     bytes: Vec<u8>,
 ) -> Result<ParsedDocument, ProcessError> {
+    let ingest = &state.config.ingest;
     let opts = ParseOptions {
-        json_text_field: state.config.ingest.json_text_field.clone(),
-        json_title_field: state.config.ingest.json_title_field.clone(),
+        json_text_field: ingest.json_text_field.clone(),
+        json_title_field: ingest.json_title_field.clone(),
+    };
+    let limits = ingest.limits;
+    let command = match ingest.isolation {
+        Isolation::Process => Some(parser_command(ingest)?),
+        Isolation::InProcess => None,
     };
     let (file_name, content_type) = (doc.file_name.clone(), doc.content_type.clone());
     let mut parsed = tokio::task::spawn_blocking(move || {
-        parse::parse(&bytes, file_name.as_deref(), content_type.as_deref(), &opts)
+        let (name, ctype) = (file_name.as_deref(), content_type.as_deref());
+        match command {
+            Some(command) => {
+                isolate::parse_isolated(&command, &bytes, name, ctype, &opts, &limits)
+            }
+            None => parse::parse_limited(&bytes, name, ctype, &opts, &limits),
+        }
     })
     .await
     .map_err(|e| ProcessError::Permanent(format!("parser crashed: {e}")))?
@@ -452,6 +468,16 @@ pub(crate) async fn parse_document(
         .or_else(|| parsed.title.clone())
         .or_else(|| doc.file_name.clone());
     Ok(parsed)
+}
+
+/// `PROGRAM parse`: `ingest.parser_program`, else this very binary.
+fn parser_command(ingest: &IngestConfig) -> Result<ParserCommand, ProcessError> {
+    match &ingest.parser_program {
+        Some(program) => Ok(ParserCommand::new(program).arg("parse")),
+        None => ParserCommand::current_exe(&["parse"]).map_err(|e| {
+            ProcessError::Transient(format!("cannot find the parser program (this binary): {e}"))
+        }),
+    }
 }
 
 /// Chunk and embed `parsed` for `target` and write the chunks, tagged with the claim

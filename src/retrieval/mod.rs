@@ -329,6 +329,15 @@ pub async fn rerank(
 /// `(1 − diversity) · relevance − diversity · (similarity to those already picked)`.
 /// Relevance is the score scaled to [0, 1]; similarity is the Jaccard overlap of word sets
 /// (no vectors needed, so it works for every search mode and after reranking).
+/// Runs CPU-bound `f` (MMR over thousands of candidates, tokenising a long conversation) on a
+/// blocking thread, so it never stalls the HTTP workers; a panic in it stays a panic.
+pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 pub fn mmr(chunks: Vec<RetrievedChunk>, diversity: f32, k: usize) -> Vec<RetrievedChunk> {
     if chunks.len() <= 1 || diversity <= 0.0 {
         return chunks.into_iter().take(k).collect();

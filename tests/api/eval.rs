@@ -83,6 +83,7 @@ fn main_config(data_dir: &Path) -> Config {
     config.data_dir = data_dir.to_path_buf();
     config.embedding.model_dir = Some(models.join("models/all-minilm-l6-v2"));
     config.embedding.onnxruntime_path = Some(models.join("runtime/libonnxruntime.so"));
+    config.ingest.parser_program = Some(env!("CARGO_BIN_EXE_ragway").into());
     config
 }
 

@@ -236,6 +236,9 @@ pub async fn test_config(dir: &std::path::Path, backend: Backend) -> Config {
     config.embedding.model_dir = Some(models.join("models/all-minilm-l6-v2"));
     config.embedding.onnxruntime_path = Some(models.join("runtime/libonnxruntime.so"));
     config.auth.admin_token = Some(ADMIN_TOKEN.to_owned().into());
+    // Documents parse in `ragway parse` children, as in production (the test binary itself
+    // has no `parse` command).
+    config.ingest.parser_program = Some(env!("CARGO_BIN_EXE_ragway").into());
     if backend == Backend::Postgres {
         config.database.url = Some(fresh_postgres_database().await);
     }
