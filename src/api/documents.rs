@@ -70,7 +70,7 @@ async fn upload(
     let received = upload::read(&state, &req, body).await?;
     // Every document is checked before any is queued: a bad one fails the request alone.
     for r in &received {
-        documents::validate(&state, r.upload(), r.len())?;
+        documents::validate(&state, r.upload(), r.size())?;
     }
     let mut results = Vec::with_capacity(received.len());
     for r in received {

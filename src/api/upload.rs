@@ -46,7 +46,7 @@ impl Received {
     }
 
     /// The document's size in bytes.
-    pub fn len(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.len
     }
 
