@@ -304,7 +304,9 @@ impl From<RerankError> for ApiError {
     fn from(err: RerankError) -> Self {
         let message = err.to_string();
         match err {
-            RerankError::Unknown { .. } => ApiError::invalid("rag_params.reranking_model", message),
+            RerankError::Unknown { .. } => {
+                ApiError::new(Code::ModelNotFound, message).with_param("rag_params.reranking_model")
+            }
             RerankError::Timeout(_) => ApiError::new(Code::GatewayTimeout, message),
             RerankError::Unreachable { .. } | RerankError::BadAnswer { .. } => {
                 ApiError::new(Code::BadGateway, message)
@@ -313,9 +315,11 @@ impl From<RerankError> for ApiError {
     }
 }
 
+/// A model the request names that is not configured: 404 `model_not_found`, as for chat's
+/// `model` (the request is well formed; the model is not there).
 impl From<UnknownModel> for ApiError {
     fn from(err: UnknownModel) -> Self {
-        ApiError::invalid("embedding_model", err.to_string())
+        ApiError::new(Code::ModelNotFound, err.to_string()).with_param("embedding_model")
     }
 }
 
@@ -331,6 +335,9 @@ impl From<AuthError> for ApiError {
             AuthError::Forbidden(_) => ApiError::new(Code::Forbidden, message),
             AuthError::NotFound { param, .. } => ApiError::not_found(Some(param), message),
             AuthError::Invalid { param, .. } => ApiError::invalid(param, message),
+            AuthError::Conflict { param, .. } => {
+                ApiError::new(Code::Conflict, message).with_param(param)
+            }
             AuthError::Exists(_) | AuthError::LastOwner { .. } => {
                 ApiError::new(Code::Conflict, message)
             }

@@ -84,7 +84,7 @@ async fn list(
         Some(id) => {
             let job = jobs::get(&state, &caller.project_id, id)
                 .await
-                .map_err(|_| ApiError::invalid("after", format!("unknown job `{id}`")))?;
+                .map_err(|_| ApiError::not_found(Some("after"), format!("unknown job `{id}`")))?;
             Some((job.created_at, job.id))
         }
         None => None,

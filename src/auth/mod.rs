@@ -52,6 +52,13 @@ pub enum AuthError {
         param: &'static str,
         message: String,
     },
+    /// A well-formed request at odds with the stored state (a user who is not a member of the
+    /// project named); `param` names the value.
+    #[error("{message}")]
+    Conflict {
+        param: &'static str,
+        message: String,
+    },
     /// The user or project exists already.
     #[error("{0} already exists")]
     Exists(String),

@@ -109,7 +109,7 @@ pub async fn update_user(
     if let Some(default) = &update.default_project_id {
         if let Some(project) = default {
             if state.db.membership(user, project).await?.is_none() {
-                return Err(AuthError::Invalid {
+                return Err(AuthError::Conflict {
                     param: "default_project_id",
                     message: format!("user `{user}` is not a member of project `{project}`"),
                 });
@@ -140,7 +140,7 @@ pub async fn create_pat(
     existing_user(state, user).await?;
     if let Some(project) = &body.project_id {
         if state.db.membership(user, project).await?.is_none() {
-            return Err(AuthError::Invalid {
+            return Err(AuthError::Conflict {
                 param: "project_id",
                 message: format!("user `{user}` is not a member of project `{project}`"),
             });
@@ -172,17 +172,16 @@ pub async fn create_project(
 ) -> Result<Project, AuthError> {
     let owner = match (p, body.owner) {
         (Principal::User { user_id, .. }, Some(o)) if o != *user_id => {
-            return Err(AuthError::Invalid {
-                param: "owner",
-                message: "only the admin token may name another owner".into(),
-            })
+            return Err(AuthError::Forbidden(
+                "only the admin token may name another owner".into(),
+            ))
         }
         (Principal::User { user_id, .. }, _) => Some(user_id.clone()),
         (_, owner) => owner,
     };
     if let Some(o) = &owner {
         if state.db.get_user(o).await?.is_none() {
-            return Err(AuthError::Invalid {
+            return Err(AuthError::NotFound {
                 param: "owner",
                 message: format!("user `{o}` does not exist"),
             });

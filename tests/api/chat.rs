@@ -290,7 +290,7 @@ async fn parameters_models_and_errors() {
     let (s, b) = chat(&app, &token, json!({"model": "echo", "messages": user("hi"), "rag_params": {"table_id": "kb", "reranking_model": "nope"}})).await;
     assert_eq!(
         (s, b["error"]["param"].as_str()),
-        (400, Some("rag_params.reranking_model")),
+        (404, Some("rag_params.reranking_model")),
         "{b}"
     );
     // "" is the default (first configured) model; GET /v1/models lists them.

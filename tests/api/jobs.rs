@@ -489,7 +489,7 @@ async fn reindex_switches_the_embedding_model() {
             Some(json!({"embedding_model": "nope"})),
         )
         .await;
-    assert_eq!(s, 400, "{b}");
+    assert_eq!(s, 404, "{b}");
     assert_eq!(b["error"]["param"], "embedding_model");
     assert!(
         b["error"]["message"]

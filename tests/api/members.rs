@@ -460,7 +460,7 @@ async fn default_project_is_the_users(backend: Backend) {
     .await;
     assert_eq!(
         (s, b["error"]["param"].as_str()),
-        (400, Some("default_project_id")),
+        (409, Some("default_project_id")),
         "{b}"
     );
     let (s, b) = as_(
