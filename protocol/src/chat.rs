@@ -309,7 +309,7 @@ impl ChatRequest {
             (Some(id), _) | (None, Some(id)) => id,
             (None, None) => String::new(),
         };
-        if self.chat_id.len() > 256 {
+        if self.chat_id.chars().count() > 256 {
             return Err(ParamError::new("id", "id must be at most 256 characters"));
         }
         if let Some(rag) = &mut self.rag {

@@ -77,7 +77,7 @@ pub fn validate(state: &AppState, upload: &Upload, len: u64) -> Result<(), Inges
         });
     }
     if let Some(ext) = &upload.external_id {
-        if ext.is_empty() || ext.len() > 512 {
+        if ext.is_empty() || ext.chars().count() > 512 {
             return Err(IngestError::Invalid {
                 param: "external_id",
                 message: "external_id must be 1-512 characters".into(),
