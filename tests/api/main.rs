@@ -26,6 +26,7 @@ mod llm_e2e;
 mod members;
 mod migrate;
 mod openapi;
+mod openapi_drift;
 mod poison;
 mod process;
 mod qdrant_outage;
