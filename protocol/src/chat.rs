@@ -92,7 +92,7 @@ pub struct ChatRequest {
     #[serde(default, rename = "chat_id")]
     sent_chat_id: Option<String>,
     /// Retrieval: which knowledge bases, how to search, how to cite.
-    #[serde(default, rename = "rag_params")]
+    #[serde(default, rename = "rag_params", deserialize_with = "rag_params")]
     pub rag: Option<RagParams>,
     #[serde(default)]
     pub stream_options: Option<Value>,
@@ -636,6 +636,10 @@ impl<'de> Deserialize<'de> for Bias {
         }
         Ok(Bias(n))
     }
+}
+
+fn rag_params<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RagParams>, D::Error> {
+    crate::params::object_at(d, "rag_params")
 }
 
 fn three() -> usize {

@@ -285,7 +285,12 @@ fn one_of(key: &str, op: &str, arg: &Value, path: &str) -> Result<Condition, Par
         })?;
     let mut values = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        match scalar(item, &format!("{path}[{i}]"))? {
+        // An integer sent as `3.0` is an integer (as JSON Schema counts them).
+        let integral = item
+            .as_f64()
+            .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15 && item.as_i64().is_none())
+            .map(|x| Value::from(x as i64));
+        match scalar(integral.as_ref().unwrap_or(item), &format!("{path}[{i}]"))? {
             Some(MatchValue::Bool(_)) | None => {
                 return Err(ParamError::new(
                     format!("{path}[{i}]"),

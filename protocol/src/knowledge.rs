@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::JobView;
 
+use crate::params::{count, object_at};
 use crate::ParamError;
 
 /// `POST /v1/knowledge_bases`.
@@ -19,6 +20,7 @@ pub struct NewKnowledgeBase {
     /// A configured embedding model; the default model when absent.
     pub embedding_model: Option<String>,
     /// Chunking settings; the server's defaults for each field absent.
+    #[serde(default, deserialize_with = "chunking")]
     pub chunking: Option<Chunking>,
 }
 
@@ -37,6 +39,7 @@ impl NewKnowledgeBase {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReindexRequest {
+    #[serde(default, deserialize_with = "chunking")]
     pub chunking: Option<Chunking>,
     /// Switch to this embedding model (one of the server's `embedding.models`).
     pub embedding_model: Option<String>,
@@ -47,11 +50,17 @@ pub struct ReindexRequest {
 #[serde(deny_unknown_fields)]
 pub struct Chunking {
     /// Tokens per chunk, 16..=254 (the embedding model reads 256 with its two markers).
+    #[serde(default, deserialize_with = "count")]
     pub max_tokens: Option<usize>,
     /// Tokens repeated between neighbouring chunks; less than half of `max_tokens`.
+    #[serde(default, deserialize_with = "count")]
     pub overlap_tokens: Option<usize>,
     /// Split Markdown/HTML/DOCX along their structure.
     pub markdown: Option<bool>,
+}
+
+fn chunking<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Chunking>, D::Error> {
+    object_at(d, "chunking")
 }
 
 /// Chunking settings with every field decided and checked.

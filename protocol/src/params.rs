@@ -148,6 +148,50 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// A non-negative integer (`3.0` included, as JSON Schema counts it), or None when null.
+pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64().or_else(|| {
+            v.as_f64()
+                .filter(|x| x.fract() == 0.0 && *x >= 0.0 && *x < 1e18)
+                .map(|x| x as u64)
+        }) {
+            Some(n) => Ok(Some(n as usize)),
+            None => Err(fail("{param} must be a non-negative integer")),
+        },
+    }
+}
+
+/// A struct field sent as a JSON object, or null for None: serde's derived `Deserialize` would
+/// also take a list, field by field in order, which no client means. Errors keep the full path
+/// (`name` is the field's own path, e.g. `rag_params`).
+pub fn object_at<'de, D, T>(d: D, name: &str) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        v @ Value::Object(_) => from_value(v, name).map(Some).map_err(|e| {
+            let suffix = e.param.strip_prefix(name).unwrap_or("");
+            fail_at(suffix, e.message)
+        }),
+        _ => Err(fail("{param} must be an object or null")),
+    }
+}
+
+/// A request body: a JSON object (serde's derive would take a list too), deserialized as `T`.
+pub fn body<T: DeserializeOwned>(value: Value) -> Result<T, ParamError> {
+    if !value.is_object() {
+        return Err(ParamError::new(
+            "body",
+            "the request body must be a JSON object",
+        ));
+    }
+    from_value(value, "")
+}
+
 /// A boolean that is true unless sent as false.
 pub fn true_unless_false<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(true))
@@ -179,13 +223,20 @@ impl Visitor<'_> for AnyNumber {
     }
 }
 
-/// A JSON integer (a number with a fraction is not one).
+/// A JSON integer: JSON Schema's (and JavaScript's) integer, so `3.0` is one and `3.5` not.
 struct AnyInteger;
 
 impl Visitor<'_> for AnyInteger {
     type Value = i128;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an integer")
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i128, E> {
+        if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e30 {
+            Ok(v as i128)
+        } else {
+            Err(E::invalid_type(de::Unexpected::Float(v), &self))
+        }
     }
     fn visit_i64<E>(self, v: i64) -> Result<i128, E> {
         Ok(v.into())

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::filter::Filter;
 use crate::params::{
-    fail, from_value, nullable, optional, Candidates, MaxChunksPerDocument, Param, ScoreThreshold,
+    fail, nullable, optional, Candidates, MaxChunksPerDocument, Param, ScoreThreshold,
     K,
 };
 use crate::ParamError;
@@ -226,7 +226,7 @@ fn k_or_five<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 impl SearchRequest {
     /// Parse a search body.
     pub fn parse(body: Value) -> Result<SearchRequest, ParamError> {
-        from_value(body, "")
+        crate::params::body(body)
     }
 }
 

@@ -38,8 +38,9 @@ async fn reindex(
     let req: ReindexRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReindexRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid("body", format!("invalid re-index request: {e}")))?
+        let value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid("body", format!("invalid re-index request: {e}")))?;
+        ragway_protocol::params::body(value)?
     };
     let job = jobs::enqueue_reindex(&state, &kb, req).await?;
     Ok(HttpResponse::Accepted()

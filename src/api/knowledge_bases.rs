@@ -42,12 +42,13 @@ async fn describe(
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<NewKnowledgeBase>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let body: NewKnowledgeBase = ragway_protocol::params::body(body.into_inner())?;
     if let Some(id) = &body.id {
         validate_id("id", id)?;
     }
-    let kb = knowledge::create(&state, &caller.project_id, body.into_inner()).await?;
+    let kb = knowledge::create(&state, &caller.project_id, body).await?;
     Ok(HttpResponse::Created().json(describe(&state, &kb).await?))
 }
 
@@ -73,8 +74,9 @@ async fn update(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    body: web::Json<Update>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let body: Update = ragway_protocol::params::body(body.into_inner())?;
     let kb = knowledge::get(&state, &caller.project_id, &path).await?;
     let name = body.name.clone().unwrap_or(kb.name.clone());
     let description = body.description.clone().unwrap_or(kb.description.clone());

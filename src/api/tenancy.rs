@@ -3,7 +3,7 @@
 //! creates them; afterwards only their prefix is shown.
 
 use actix_web::{web, HttpResponse};
-use ragway_protocol::params::from_value;
+use ragway_protocol::params::body as from_body;
 use ragway_protocol::tenancy::{MemberRequest, MemberStatus, NewProject, NewToken, NewUser};
 use serde_json::{json, Value};
 
@@ -62,7 +62,7 @@ async fn create_user(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: NewUser = from_value(body.into_inner(), "")?;
+    let body: NewUser = from_body(body.into_inner())?;
     validate_id("id", &body.id)?;
     let user = tenancy::create_user(&state, &body.id, body.name.as_deref()).await?;
     Ok(HttpResponse::Created().json(user))
@@ -81,7 +81,7 @@ async fn update_user(
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let update = from_value(body.into_inner(), "")?;
+    let update = from_body(body.into_inner())?;
     Ok(HttpResponse::Ok().json(tenancy::update_user(&state, &path, update).await?))
 }
 
@@ -95,7 +95,7 @@ async fn create_pat(
         &state,
         &p,
         &path,
-        from_value::<NewToken>(body.into_inner(), "")?,
+        from_body::<NewToken>(body.into_inner())?,
     )
     .await?;
     Ok(HttpResponse::Created().json(issued))
@@ -114,7 +114,7 @@ async fn create_project(
     p: Principal,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: NewProject = from_value(body.into_inner(), "")?;
+    let body: NewProject = from_body(body.into_inner())?;
     validate_id("id", &body.id)?;
     let project = tenancy::create_project(&state, &p, body).await?;
     Ok(HttpResponse::Created().json(project))
@@ -144,7 +144,7 @@ async fn put_member(
     path: web::Path<(String, String)>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: MemberRequest = from_value(body.into_inner(), "")?;
+    let body: MemberRequest = from_body(body.into_inner())?;
     let member = tenancy::put_member(&state, &caller, &path.1, body.role).await?;
     Ok(match member.status {
         MemberStatus::Invited => HttpResponse::Accepted().json(member),
@@ -184,7 +184,7 @@ async fn create_key(
     let issued = tenancy::create_key(
         &state,
         &caller.project_id,
-        from_value::<NewToken>(body.into_inner(), "")?,
+        from_body::<NewToken>(body.into_inner())?,
     )
     .await?;
     Ok(HttpResponse::Created().json(issued))

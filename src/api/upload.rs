@@ -96,8 +96,13 @@ pub async fn read(
         })?;
         bytes.extend_from_slice(&chunk);
     }
-    let doc: JsonDocument = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(Code::InvalidJson, format!("invalid JSON document: {e}")))?;
+    let invalid = |e: String| ApiError::new(Code::InvalidJson, format!("invalid JSON document: {e}"));
+    // A JSON object: serde's derive would take a list too, field by field.
+    let doc = match serde_json::from_slice::<Value>(&bytes).map_err(|e| invalid(e.to_string()))? {
+        v @ Value::Object(_) => serde_json::from_value::<JsonDocument>(v),
+        _ => return Err(invalid("the document must be a JSON object".into())),
+    };
+    let doc = doc.map_err(|e| invalid(e.to_string()))?;
     if doc.text.trim().is_empty() {
         return Err(ApiError::invalid("text", "text must not be empty"));
     }

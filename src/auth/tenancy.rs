@@ -157,6 +157,7 @@ pub async fn list_pats(
     p: &Principal,
     user: &str,
 ) -> Result<Vec<Token>, AuthError> {
+    existing_user(state, user).await?;
     let mut tokens = state.db.user_tokens(user).await?;
     if let Some(s) = scope_of(p) {
         tokens.retain(|t| t.project_id.as_deref() == Some(s));
@@ -308,7 +309,7 @@ pub async fn create_key(
     body: NewToken,
 ) -> Result<Issued, AuthError> {
     if body.project_id.as_deref().is_some_and(|x| x != project) {
-        return Err(AuthError::Invalid {
+        return Err(AuthError::Conflict {
             param: "project_id",
             message: "a service key belongs to the project in the path".into(),
         });
