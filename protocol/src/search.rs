@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use crate::filter::Filter;
 use crate::params::{
-    fail, nullable, optional, Candidates, MaxChunksPerDocument, Param, ScoreThreshold,
-    K,
+    fail, nullable, optional, Candidates, MaxChunksPerDocument, Param, ScoreThreshold, K,
 };
 use crate::ParamError;
 

@@ -91,13 +91,8 @@ async fn create_pat(
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let issued = tenancy::create_pat(
-        &state,
-        &p,
-        &path,
-        from_body::<NewToken>(body.into_inner())?,
-    )
-    .await?;
+    let issued =
+        tenancy::create_pat(&state, &p, &path, from_body::<NewToken>(body.into_inner())?).await?;
     Ok(HttpResponse::Created().json(issued))
 }
 

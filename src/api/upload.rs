@@ -91,12 +91,15 @@ pub async fn read(
     let mut body = body.map(|r| r.map_err(|e| ApiError::invalid("body", e.to_string())));
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
-        check_size(bytes.len() as u64 + chunk.len() as u64, limit as u64, || {
-            format!("the document is larger than ingest.max_file_bytes ({limit} bytes)")
-        })?;
+        check_size(
+            bytes.len() as u64 + chunk.len() as u64,
+            limit as u64,
+            || format!("the document is larger than ingest.max_file_bytes ({limit} bytes)"),
+        )?;
         bytes.extend_from_slice(&chunk);
     }
-    let invalid = |e: String| ApiError::new(Code::InvalidJson, format!("invalid JSON document: {e}"));
+    let invalid =
+        |e: String| ApiError::new(Code::InvalidJson, format!("invalid JSON document: {e}"));
     // A JSON object: serde's derive would take a list too, field by field.
     let doc = match serde_json::from_slice::<Value>(&bytes).map_err(|e| invalid(e.to_string()))? {
         v @ Value::Object(_) => serde_json::from_value::<JsonDocument>(v),
@@ -205,9 +208,16 @@ impl Part {
         let mut buf = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(bad_multipart)?;
-            check_size((buf.len() + chunk.len()) as u64, MAX_FIELD_BYTES as u64, || {
-                format!("field `{}` is larger than {MAX_FIELD_BYTES} bytes", self.name)
-            })?;
+            check_size(
+                (buf.len() + chunk.len()) as u64,
+                MAX_FIELD_BYTES as u64,
+                || {
+                    format!(
+                        "field `{}` is larger than {MAX_FIELD_BYTES} bytes",
+                        self.name
+                    )
+                },
+            )?;
             buf.extend_from_slice(&chunk);
         }
         Ok(buf)

@@ -453,9 +453,7 @@ pub(crate) async fn parse_document(
     let mut parsed = tokio::task::spawn_blocking(move || {
         let (name, ctype) = (file_name.as_deref(), content_type.as_deref());
         match command {
-            Some(command) => {
-                isolate::parse_isolated(&command, &bytes, name, ctype, &opts, &limits)
-            }
+            Some(command) => isolate::parse_isolated(&command, &bytes, name, ctype, &opts, &limits),
             None => parse::parse_limited(&bytes, name, ctype, &opts, &limits),
         }
     })

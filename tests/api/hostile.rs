@@ -133,7 +133,10 @@ async fn hostile_files_fail_alone_and_a_restart_takes_none_up_again() {
     let env = [
         ("RAGWAY__INGEST__WORKERS", "2".to_owned()),
         ("RAGWAY__INGEST__MAX_FILE_BYTES", (12u64 << 20).to_string()),
-        ("RAGWAY__INGEST__MAX_UPLOAD_BYTES", (16u64 << 20).to_string()),
+        (
+            "RAGWAY__INGEST__MAX_UPLOAD_BYTES",
+            (16u64 << 20).to_string(),
+        ),
     ];
     let (proc, base) = site.serve(&env).await;
     let pid = proc.0.as_ref().unwrap().id();
@@ -214,9 +217,8 @@ async fn hostile_files_fail_alone_and_a_restart_takes_none_up_again() {
         .unwrap()
         .contains("ingest.max_upload_bytes"));
     assert_eq!(server.documents("hostile").await.len(), before);
-    let chat = |rag: Value| {
-        json!({"messages": [{"role": "user", "content": "hi"}], "rag_params": rag})
-    };
+    let chat =
+        |rag: Value| json!({"messages": [{"role": "user", "content": "hi"}], "rag_params": rag});
     let template = format!("{{{{context}}}}{}", "x".repeat(100 << 10));
     let (status, body) = server
         .post(
@@ -250,9 +252,7 @@ async fn hostile_files_fail_alone_and_a_restart_takes_none_up_again() {
     stop(proc).await;
     let (_proc, base) = site.serve(&env).await;
     let server = Server { base, ..server };
-    let (status, body) = server
-        .upload("hostile", vec![fine()])
-        .await;
+    let (status, body) = server.upload("hostile", vec![fine()]).await;
     assert_eq!(status, 202, "{body}");
     let after = server.settled("hostile", 120).await;
     assert_eq!(error_of(&after, "fine.txt").0, "ready");

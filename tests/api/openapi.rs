@@ -103,7 +103,10 @@ async fn undeclared_methods_answer_405_with_allow() {
             for p in &paths {
                 let res = app
                     .client
-                    .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), app.url(p))
+                    .request(
+                        reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                        app.url(p),
+                    )
                     .send()
                     .await
                     .unwrap();
@@ -182,9 +185,10 @@ fn numbers_in(line: &str) -> Vec<f64> {
 #[test]
 fn api_md_and_openapi_agree_on_every_parameter() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let spec: Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{root}/docs/openapi.json")).unwrap())
-            .unwrap();
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
     let md = std::fs::read_to_string(format!("{root}/docs/API.md")).unwrap();
     let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
     let params = documented_parameters(&spec);
@@ -197,7 +201,14 @@ fn api_md_and_openapi_agree_on_every_parameter() {
             .filter(|r| r.contains(&format!("`{name}`")) || r.contains(&format!("`{short}`")))
             .collect();
         let mut needs: Vec<String> = Vec::new();
-        for key in ["minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"] {
+        for key in [
+            "minimum",
+            "maximum",
+            "minLength",
+            "maxLength",
+            "minItems",
+            "maxItems",
+        ] {
             if let Some(x) = schema[key].as_f64() {
                 needs.push(format!("{key} {x}"));
             }
@@ -210,10 +221,17 @@ fn api_md_and_openapi_agree_on_every_parameter() {
             .collect();
         let states_all = |row: &&&str| {
             let numbers = numbers_in(row);
-            let bounds_ok = ["minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"]
-                .iter()
-                .filter_map(|k| schema[*k].as_f64())
-                .all(|x| numbers.contains(&x));
+            let bounds_ok = [
+                "minimum",
+                "maximum",
+                "minLength",
+                "maxLength",
+                "minItems",
+                "maxItems",
+            ]
+            .iter()
+            .filter_map(|k| schema[*k].as_f64())
+            .all(|x| numbers.contains(&x));
             bounds_ok && enums.iter().all(|e| row.contains(&format!("`{e}`")))
         };
         if !candidates.iter().any(states_all) {
@@ -223,12 +241,19 @@ fn api_md_and_openapi_agree_on_every_parameter() {
         }
     }
     let known: BTreeSet<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-    let section = md.split("## 7.").nth(1).expect("docs/API.md has a section 7");
+    let section = md
+        .split("## 7.")
+        .nth(1)
+        .expect("docs/API.md has a section 7");
     for row in section.lines().filter(|l| l.starts_with("| ")) {
-        let Some(fields) = row.split('|').nth(2) else { continue };
+        let Some(fields) = row.split('|').nth(2) else {
+            continue;
+        };
         for name in fields.split('`').skip(1).step_by(2) {
             if !known.contains(name) {
-                wrong.push(format!("docs/API.md names `{name}`, which /openapi.json does not"));
+                wrong.push(format!(
+                    "docs/API.md names `{name}`, which /openapi.json does not"
+                ));
             }
         }
     }
@@ -249,7 +274,13 @@ fn schemathesis_finds_nothing() {
     );
     let started = std::time::Instant::now();
     let out = std::process::Command::new(script)
-        .args(["run", "--examples", "10", "--binary", env!("CARGO_BIN_EXE_ragway")])
+        .args([
+            "run",
+            "--examples",
+            "10",
+            "--binary",
+            env!("CARGO_BIN_EXE_ragway"),
+        ])
         .arg("--data")
         .arg(crate::helpers::models_data_dir())
         .output()

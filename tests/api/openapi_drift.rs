@@ -37,7 +37,12 @@ fn bodies() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/v1/users/u/tokens",
             json!({}),
         ),
-        ("post", "/v1/projects", "/v1/projects", json!({"id": "probe"})),
+        (
+            "post",
+            "/v1/projects",
+            "/v1/projects",
+            json!({"id": "probe"}),
+        ),
         (
             "post",
             "/v1/projects/{project_id}/keys",
@@ -50,7 +55,12 @@ fn bodies() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/v1/projects/p/members/u",
             json!({"role": "owner"}),
         ),
-        ("post", "/v1/knowledge_bases", "/v1/knowledge_bases", json!({})),
+        (
+            "post",
+            "/v1/knowledge_bases",
+            "/v1/knowledge_bases",
+            json!({}),
+        ),
         (
             "patch",
             "/v1/knowledge_bases/{kb_id}",
@@ -116,11 +126,9 @@ struct Doc(Value);
 
 impl Doc {
     fn load() -> Doc {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/openapi.json"
-        ))
-        .unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"))
+                .unwrap();
         Doc(serde_json::from_str(&text).unwrap())
     }
 
@@ -166,13 +174,20 @@ fn object_probes(doc: &Doc, schema: &Value, base: &Value, at: &str) -> Vec<Probe
         })
     };
     let open = schema["additionalProperties"] != json!(false);
-    push("an unknown field".into(), with(base, "zz_unknown", json!(1)), open);
+    push(
+        "an unknown field".into(),
+        with(base, "zz_unknown", json!(1)),
+        open,
+    );
     for r in schema["required"].as_array().into_iter().flatten() {
         let mut b = base.clone();
         b.as_object_mut().unwrap().remove(r.as_str().unwrap());
         push(format!("{r} left out"), b, false);
     }
-    let props: Map<String, Value> = schema["properties"].as_object().cloned().unwrap_or_default();
+    let props: Map<String, Value> = schema["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     for (name, prop) in &props {
         let prop = doc.resolve(prop);
         for (what, value, valid) in field_probes(name, prop) {
@@ -218,7 +233,11 @@ fn field_probes(name: &str, prop: &Value) -> Vec<(String, Value, bool)> {
         out.push((format!("enum value {v}"), v.clone(), true));
     }
     if prop["enum"].is_array() {
-        out.push(("a value not in the enum".into(), json!("zz-not-listed"), false));
+        out.push((
+            "a value not in the enum".into(),
+            json!("zz-not-listed"),
+            false,
+        ));
     }
     out.extend(string_probes(name, prop));
     if let Some(item) = sample_item(name) {
@@ -243,8 +262,17 @@ fn string_probes(name: &str, prop: &Value) -> Vec<(String, Value, bool)> {
     let mut out = Vec::new();
     let pattern = prop["pattern"].as_str();
     // A prompt template must hold `{{context}}` (its other rule, under `allOf`).
-    let head = if name == "prompt_template" { "{{context}}" } else { "" };
-    let text = |n: u64| json!(format!("{head}{}", "a".repeat((n as usize).saturating_sub(head.len()))));
+    let head = if name == "prompt_template" {
+        "{{context}}"
+    } else {
+        ""
+    };
+    let text = |n: u64| {
+        json!(format!(
+            "{head}{}",
+            "a".repeat((n as usize).saturating_sub(head.len()))
+        ))
+    };
     if let Some(min) = prop["minLength"].as_u64() {
         out.push((format!("{min} chars"), text(min), true));
         if min > 0 {
@@ -336,7 +364,8 @@ fn urlencode(s: &str) -> String {
 async fn send(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
     let headers = [("X-PROJECT-ID", "p")];
-    app.call(method, path, Some(ADMIN_TOKEN), &headers, body).await
+    app.call(method, path, Some(ADMIN_TOKEN), &headers, body)
+        .await
 }
 
 /// A verdict: accepted (any status but 400 and 422) or refused; a 5xx is a failure either way.
@@ -344,7 +373,9 @@ fn judge(what: &str, valid: bool, status: u16, body: &Value, wrong: &mut Vec<Str
     let refused = status == 400 || status == 422;
     if status >= 500 || refused == valid {
         let said = if valid { "valid" } else { "invalid" };
-        wrong.push(format!("{what}: the document says {said}, the server answered {status} {body}"));
+        wrong.push(format!(
+            "{what}: the document says {said}, the server answered {status} {body}"
+        ));
     }
 }
 
@@ -365,11 +396,11 @@ async fn the_document_declares_what_the_server_enforces() {
         .unwrap()
         .iter()
         .flat_map(|(path, ops)| {
-            ops.as_object().unwrap().iter().filter_map(move |(m, op)| {
-                op["requestBody"]["content"]["application/json"]
-                    .is_object()
-                    .then(|| (m.clone(), path.clone()))
-            })
+            ops.as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, op)| op["requestBody"]["content"]["application/json"].is_object())
+                .map(move |(m, _)| (m.clone(), path.clone()))
         })
         .collect();
     assert_eq!(probed, described, "each JSON body needs a base body here");
@@ -379,7 +410,13 @@ async fn the_document_declares_what_the_server_enforces() {
         let op = doc.operation(method, path);
         let schema = doc.resolve(&op["requestBody"]["content"]["application/json"]["schema"]);
         let (s, b) = send(&app, method, at, Some(base.clone())).await;
-        judge(&format!("{method} {path} base body"), true, s, &b, &mut wrong);
+        judge(
+            &format!("{method} {path} base body"),
+            true,
+            s,
+            &b,
+            &mut wrong,
+        );
         for p in object_probes(&doc, schema, &base, "") {
             // PUT names the document in its path; a body's external_id must be the same
             // (a rule across path and body): the field is probed on POST.
@@ -387,7 +424,13 @@ async fn the_document_declares_what_the_server_enforces() {
                 continue;
             }
             let (s, b) = send(&app, method, at, Some(p.body.clone())).await;
-            judge(&format!("{method} {path} {}", p.what), p.valid, s, &b, &mut wrong);
+            judge(
+                &format!("{method} {path} {}", p.what),
+                p.valid,
+                s,
+                &b,
+                &mut wrong,
+            );
             count += 1;
         }
     }

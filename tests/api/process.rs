@@ -129,4 +129,3 @@ pub async fn stop(mut proc: Proc) {
     .unwrap();
     assert!(status.success(), "{status:?}");
 }
-
