@@ -7,18 +7,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 examples=100
 if [[ "${1:-}" == "--examples" ]]; then examples="$2"; fi
-scripts/setup ./data >/dev/null
+data="${RAGWAY_TEST_DATA_DIR:-./data}"
+scripts/setup "$data" >/dev/null
 scripts/schemathesis setup >/dev/null
 cargo build --bin ragway
 target="${CARGO_TARGET_DIR:-target}"
 report="$(cd "$target" && pwd)/schemathesis-long.json"
 started=$(date +%s)
 status=0
-scripts/schemathesis run --examples "$examples" -- --report json --report-json-path "$report" || status=$?
+scripts/schemathesis run --examples "$examples" --data "$data" -- --report json --report-json-path "$report" || status=$?
 python3 - "$report" "$examples" "$(( $(date +%s) - started ))" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
-print(json.dumps({k: report[k] for k in report if k in ("summary", "statistic", "statistics", "stats")}, indent=1)[:4000])
+summary = report.get("summary", report)
+print(json.dumps(summary, indent=1)[:4000])
 print(f"examples per operation: {sys.argv[2]}, wall time: {sys.argv[3]} s")
 PY
 exit $status
