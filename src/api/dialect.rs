@@ -20,8 +20,21 @@ use crate::error::ApiError;
 pub struct ClientDialect(pub Dialect);
 
 fn detect(req: &HttpRequest) -> Result<Dialect, ParamError> {
-    let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    Dialect::detect(text(DIALECT_HEADER), text("User-Agent"))
+    // A dialect header that is not text is refused, not taken for absent.
+    let explicit = match req.headers().get(DIALECT_HEADER) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ParamError::new(
+                DIALECT_HEADER,
+                format!("{DIALECT_HEADER} is not valid text"),
+            )
+        })?),
+    };
+    let user_agent = req
+        .headers()
+        .get("User-Agent")
+        .and_then(|v| v.to_str().ok());
+    Dialect::detect(explicit, user_agent)
 }
 
 impl FromRequest for ClientDialect {
