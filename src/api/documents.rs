@@ -13,7 +13,7 @@ use crate::api::views;
 use crate::auth::policy::Rule;
 use crate::auth::Caller;
 use crate::documents;
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::knowledge;
 use crate::retrieval::RetrievedChunk;
 use crate::state::AppState;
