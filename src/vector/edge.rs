@@ -570,7 +570,24 @@ fn create_shard(
     std::fs::rename(staging, path)
         .with_context(|| format!("moving new collection into {}", path.display()))?;
     sync_dir(path.parent().unwrap_or(path))?;
-    EdgeShard::load(path, None).map_err(convert::error)
+    load_new_shard(path)
+}
+
+/// Load the shard just created and closed at `path`. Its WAL is locked (`flock`) when opened;
+/// a child process forked by this one at the moment the creating shard still held the WAL
+/// (the isolated parsers are forked all the time) keeps the old lock until it execs, a few
+/// milliseconds at most, and the load meets `WouldBlock` meanwhile: wait that out.
+fn load_new_shard(path: &Path) -> VectorResult<EdgeShard> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match EdgeShard::load(path, None) {
+            Err(e) if e.to_string().contains("WouldBlock") && std::time::Instant::now() < deadline => {
+                tracing::debug!(path = %path.display(), "new shard's WAL still locked by a forking child; retrying");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other.map_err(convert::error),
+        }
+    }
 }
 
 /// An existing collection must have the asked dimension; payload indexes missing from it

@@ -193,7 +193,9 @@ check("retry a failed document: queued again, processed, failed again with its e
 
 check("filter documents by status", async () => {
   await page.locator('select[name="status_filter"]').selectOption("failed");
-  await page.waitForFunction(() => document.querySelectorAll("tr[data-doc]").length === 1);
+  // The retried document may still be queued or parsing (its row showed the old `failed` a
+  // moment ago): the live table shows it here once it has failed again.
+  await page.waitForFunction(() => document.querySelectorAll("tr[data-doc]").length === 1, null, { timeout: 60000 });
   expect((await docRow("broken.pdf").count()) === 1, "the failed filter does not show broken.pdf");
   await page.locator('select[name="status_filter"]').selectOption("");
   await page.waitForFunction(() => document.querySelectorAll("tr[data-doc]").length === 3);
