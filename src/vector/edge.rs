@@ -581,7 +581,9 @@ fn load_new_shard(path: &Path) -> VectorResult<EdgeShard> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         match EdgeShard::load(path, None) {
-            Err(e) if e.to_string().contains("WouldBlock") && std::time::Instant::now() < deadline => {
+            Err(e)
+                if e.to_string().contains("WouldBlock") && std::time::Instant::now() < deadline =>
+            {
                 tracing::debug!(path = %path.display(), "new shard's WAL still locked by a forking child; retrying");
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
