@@ -40,6 +40,8 @@ fn run_target(target: &str, data: &[u8]) {
             }
             return;
         }
+        // The request decoders' targets are replayed by the protocol crate's own test.
+        "chat_request" | "filter" | "sse" => return,
         "markdown" => Format::Markdown,
         other => Format::from_name(other).unwrap_or_else(|| panic!("unknown target {other}")),
     };
