@@ -52,13 +52,9 @@ pub struct UnknownModel {
 }
 
 impl AppState {
-    /// Tokens in `text` (by the embedding model's tokenizer: an estimate for the generation
-    /// model, close enough to keep the context budget safe).
-    pub fn count_tokens(&self, text: &str) -> usize {
-        self.token_counter()(text)
-    }
-
-    /// [`AppState::count_tokens`] as an owned function, for a blocking thread.
+    /// Counts the tokens of a text by the embedding model's tokenizer (an estimate for the
+    /// generation model, close enough to keep the context budget safe); owned, so it can run
+    /// on a blocking thread.
     pub fn token_counter(&self) -> impl Fn(&str) -> usize + Send + 'static {
         let tokenizer = self.tokenizer.clone();
         move |text: &str| {

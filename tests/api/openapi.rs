@@ -6,6 +6,15 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+/// The JSON Schema keywords that bound a parameter; API.md must state each one a schema has.
+const BOUNDS: [&str; 6] = [
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+];
 /// (method, path) of every API route in the route table; the console's file routes (`/`,
 /// `/assets/*`) are pages, not API.
 fn registered_routes() -> BTreeSet<(String, String)> {
@@ -201,14 +210,7 @@ fn api_md_and_openapi_agree_on_every_parameter() {
             .filter(|r| r.contains(&format!("`{name}`")) || r.contains(&format!("`{short}`")))
             .collect();
         let mut needs: Vec<String> = Vec::new();
-        for key in [
-            "minimum",
-            "maximum",
-            "minLength",
-            "maxLength",
-            "minItems",
-            "maxItems",
-        ] {
+        for key in BOUNDS {
             if let Some(x) = schema[key].as_f64() {
                 needs.push(format!("{key} {x}"));
             }
@@ -221,17 +223,10 @@ fn api_md_and_openapi_agree_on_every_parameter() {
             .collect();
         let states_all = |row: &&&str| {
             let numbers = numbers_in(row);
-            let bounds_ok = [
-                "minimum",
-                "maximum",
-                "minLength",
-                "maxLength",
-                "minItems",
-                "maxItems",
-            ]
-            .iter()
-            .filter_map(|k| schema[*k].as_f64())
-            .all(|x| numbers.contains(&x));
+            let bounds_ok = BOUNDS
+                .iter()
+                .filter_map(|k| schema[*k].as_f64())
+                .all(|x| numbers.contains(&x));
             bounds_ok && enums.iter().all(|e| row.contains(&format!("`{e}`")))
         };
         if !candidates.iter().any(states_all) {
