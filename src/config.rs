@@ -181,7 +181,7 @@ pub enum Isolation {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
-            workers: 1,
+            workers: 2,
             max_file_bytes: 50 << 20,
             max_files_per_upload: 100,
             lease_secs: 60,
@@ -376,10 +376,15 @@ pub struct EmbeddingConfig {
     pub model_dir: Option<PathBuf>,
     /// ONNX Runtime's shared library; unset = `data_dir/runtime/libonnxruntime.so`.
     pub onnxruntime_path: Option<PathBuf>,
-    /// Model instances, each running on one blocking thread at a time.
-    pub threads: usize,
-    /// Texts per inference call.
+    /// Model instances: inferences running at once, each on a blocking thread.
+    /// Unset = from the cores (see `layout`).
+    pub threads: Option<usize>,
+    /// ONNX Runtime threads inside one inference. Unset = from the cores (see `layout`).
+    pub intra_threads: Option<usize>,
+    /// Texts per inference call (documents' chunks, or queries batched together).
     pub max_batch: usize,
+    /// Query embeddings kept in memory per model (least recently used out); 0 = off.
+    pub query_cache: usize,
     /// Further models knowledge bases may use (and re-index jobs may switch to), besides the
     /// default one. Each is loaded at start.
     pub models: Vec<EmbeddingModelConfig>,
@@ -453,13 +458,39 @@ impl Default for JobsConfig {
     }
 }
 
+impl EmbeddingConfig {
+    /// Model instances and intra-op threads per instance, for `cores` cores. Unset values
+    /// come from the cores: an instance gets up to 4 threads (a lone query uses them all;
+    /// past 4 a model this small gains little) and there are as many instances as fill the
+    /// cores, so 2 cores give 1 × 2 and 16 give 4 × 4. One value set fills the other in.
+    pub fn layout_for(&self, cores: usize) -> (usize, usize) {
+        let cores = cores.max(1);
+        match (self.threads, self.intra_threads) {
+            (Some(n), Some(t)) => (n, t),
+            (Some(n), None) => (n, (cores / n).max(1)),
+            (None, Some(t)) => ((cores / t).max(1), t),
+            (None, None) => {
+                let t = cores.min(4);
+                ((cores / t).max(1), t)
+            }
+        }
+    }
+
+    /// `layout_for` this machine's available cores.
+    pub fn layout(&self) -> (usize, usize) {
+        self.layout_for(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
 impl Default for EmbeddingConfig {
     fn default() -> Self {
         EmbeddingConfig {
             model_dir: None,
             onnxruntime_path: None,
-            threads: 1,
+            threads: None,
+            intra_threads: None,
             max_batch: 32,
+            query_cache: 4096,
             models: Vec::new(),
         }
     }
@@ -580,8 +611,19 @@ impl Config {
                 ));
             }
         }
-        if self.embedding.threads == 0 {
-            return Err(invalid("embedding.threads", "must be at least 1"));
+        if self
+            .embedding
+            .threads
+            .is_some_and(|n| !(1..=256).contains(&n))
+        {
+            return Err(invalid("embedding.threads", "must be in 1..=256"));
+        }
+        if self
+            .embedding
+            .intra_threads
+            .is_some_and(|n| !(1..=256).contains(&n))
+        {
+            return Err(invalid("embedding.intra_threads", "must be in 1..=256"));
         }
         if !(1..=1024).contains(&self.embedding.max_batch) {
             return Err(invalid("embedding.max_batch", "must be in 1..=1024"));
@@ -764,5 +806,36 @@ impl Config {
 
     pub fn vectors_dir(&self) -> PathBuf {
         self.data_dir.join("vectors")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EmbeddingConfig;
+
+    #[test]
+    fn embedder_layout_fills_the_cores() {
+        let auto = EmbeddingConfig::default();
+        assert_eq!(auto.layout_for(1), (1, 1));
+        assert_eq!(auto.layout_for(2), (1, 2));
+        assert_eq!(auto.layout_for(8), (2, 4));
+        assert_eq!(auto.layout_for(16), (4, 4));
+        let instances = EmbeddingConfig {
+            threads: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(instances.layout_for(2), (2, 1));
+        assert_eq!(instances.layout_for(8), (2, 4));
+        let intra = EmbeddingConfig {
+            intra_threads: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(intra.layout_for(2), (2, 1));
+        let both = EmbeddingConfig {
+            threads: Some(3),
+            intra_threads: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(both.layout_for(2), (3, 3));
     }
 }

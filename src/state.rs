@@ -165,10 +165,13 @@ pub async fn load_embedder(config: &Config) -> anyhow::Result<Embedder> {
 
 /// Load the embedding model in `model_dir`, off the async workers.
 async fn load_model(config: &Config, model_dir: std::path::PathBuf) -> anyhow::Result<Embedder> {
+    let (threads, intra_threads) = config.embedding.layout();
     let cfg = EmbedderConfig {
         model_dir,
         onnxruntime_path: config.onnxruntime_path(),
-        threads: config.embedding.threads,
+        threads,
+        intra_threads,
+        query_cache: config.embedding.query_cache,
         max_batch: config.embedding.max_batch,
         max_length: 256,
     };

@@ -89,6 +89,38 @@ async fn async_embedding_is_concurrent_and_ordered() {
     assert!(embedder.embed(Vec::new()).await.unwrap().is_empty());
 }
 
+/// Queries arriving together share inferences (batched with other callers' queries, padded
+/// to the longest) and each caller still gets its own text's vector, equal to the reference;
+/// a second round is served from the cache with the same vectors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_queries_are_batched_and_each_gets_its_own_vector() {
+    let reference = reference();
+    for cache in [0, 16] {
+        let mut cfg = EmbedderConfig::from_data_dir(&data_dir());
+        cfg.max_batch = 3;
+        cfg.query_cache = cache;
+        let embedder = ragway_ingest::Embedder::load(cfg).unwrap();
+        for round in 0..2 {
+            let tasks: Vec<_> = (0..4)
+                .flat_map(|_| reference.sentences.iter().cloned().enumerate())
+                .map(|(i, text)| {
+                    let embedder = embedder.clone();
+                    tokio::spawn(async move { (i, embedder.embed_query(&text).await) })
+                })
+                .collect();
+            for task in tasks {
+                let (i, got) = task.await.unwrap();
+                let got = got.unwrap();
+                let diff = max_abs_diff(&got, &reference.vectors[i]);
+                assert!(
+                    diff < 1e-4,
+                    "cache {cache}, round {round}, sentence {i}: max abs diff {diff}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn shared_types_are_send_and_sync() {
     fn check<T: Send + Sync + Clone + 'static>() {}

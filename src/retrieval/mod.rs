@@ -252,11 +252,9 @@ async fn embed_for(
         .ok_or_else(|| RetrievalError::ModelMissing(model.to_owned()))?;
     let v = pipeline
         .embedder
-        .embed(vec![query.to_owned()])
+        .embed_query(query)
         .await
-        .map_err(|e| RetrievalError::Embedding(format!("{e:#}")))?
-        .pop()
-        .ok_or_else(|| RetrievalError::Embedding("the embedder returned no vector".into()))?;
+        .map_err(|e| RetrievalError::Embedding(format!("{e:#}")))?;
     cache.insert(model.to_owned(), v.clone());
     Ok(v)
 }
