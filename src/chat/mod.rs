@@ -110,7 +110,7 @@ pub async fn prepare(
         let query = search_query_for(state, &model, &request, rag).await?;
         timings.add("query", t);
         let t = Instant::now();
-        let found = retrieve(state, &kbs, &query, rag).await?;
+        let found = retrieve(state, &kbs, &query, rag, &mut timings).await?;
         timings.add("retrieve", t);
         let texts: Vec<String> = request.messages.iter().map(|m| m.content.text()).collect();
         let (context_length, cap) = (model.context_length as usize, rag.max_context_tokens);
@@ -226,12 +226,14 @@ async fn search_query_for(
     }
 }
 
-/// Search, rerank, diversify, cap to k, widen with neighbours.
+/// Search, rerank, diversify, cap to k, widen with neighbours; the stages' times go to
+/// `timings` (`embed`: the query's vectors, `search`: the engine, then `rerank` when asked).
 pub async fn retrieve(
     state: &AppState,
     kbs: &[KnowledgeBase],
     query: &str,
     rag: &RagParams,
+    timings: &mut Timings,
 ) -> Result<Vec<RetrievedChunk>, ChatError> {
     if let Some(name) = &rag.reranking_model {
         state.rerankers.check(name).map_err(RetrievalError::from)?;
@@ -251,8 +253,14 @@ pub async fn retrieve(
         max_chunks_per_document: rag.max_chunks_per_document,
         fusion: rag.fusion,
     };
-    let mut chunks = retrieval::search(state, kbs, query, &params).await?;
+    let t = Instant::now();
+    let prepared = retrieval::prepare(state, kbs, query, &params).await?;
+    timings.add("embed", t);
+    let t = Instant::now();
+    let mut chunks = retrieval::run(state, kbs, query, &params, &prepared).await?;
+    timings.add("search", t);
     if let Some(name) = &rag.reranking_model {
+        let t = Instant::now();
         let keep = if rag.diversity.is_some() {
             fetch
         } else {
@@ -260,6 +268,7 @@ pub async fn retrieve(
         };
         chunks =
             retrieval::rerank(state, name, query, chunks, keep, rag.concat_reranker_input).await?;
+        timings.add("rerank", t);
     }
     if let Some(d) = rag.diversity {
         let k = rag.k;
