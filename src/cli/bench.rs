@@ -21,6 +21,7 @@ use ragway::store::knowledge::KnowledgeBase;
 use ragway::vector::{Filter, MatchValue, Point, SparseVec};
 use ragway_protocol::knowledge::{Chunking, NewKnowledgeBase, ReindexRequest};
 
+mod scale;
 mod topology;
 
 #[derive(Debug, clap::Subcommand)]
@@ -33,9 +34,13 @@ pub enum BenchCommand {
         /// Only the first N documents.
         #[arg(long)]
         limit: Option<usize>,
-        /// Embedding threads (model instances), also ingest workers.
+        /// Ingest workers (documents at once). The embedder's instances and threads come
+        /// from `embedding.threads` / `embedding.intra_threads`, by default from the cores.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// ragway's added latency and throughput against an instant fake backend, without and
     /// with rag_params over a knowledge base of `--chunks` chunks.
@@ -47,6 +52,29 @@ pub enum BenchCommand {
         requests: usize,
         #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
         concurrency: Vec<usize>,
+        /// One JSON object per line instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A knowledge base of `--chunks` synthetic chunks (random unit vectors, BM25 of
+    /// Zipf-distributed words) in the embedded store: load and optimise times, RSS after
+    /// loading, after optimising and during queries, size on disk, and hybrid search latency
+    /// at each concurrency (the engine alone: the query vectors are made beforehand).
+    Scale {
+        #[arg(long, default_value_t = 1_000_000)]
+        chunks: usize,
+        /// Keep dense vectors in RAM (default: on disk, memory-mapped, as
+        /// `vector_store.on_disk_vectors = true` sets for large knowledge bases).
+        #[arg(long)]
+        in_ram: bool,
+        /// Searches per concurrency level.
+        #[arg(long, default_value_t = 2000)]
+        queries: usize,
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        concurrency: Vec<usize>,
+        /// One JSON object per line instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Re-index a knowledge base built from a BEIR corpus (to other chunk sizes) while a loop
     /// searches it: the job's rate, and search latency before and during, with how many
@@ -81,12 +109,21 @@ pub async fn run(cmd: BenchCommand, base: Config) -> anyhow::Result<()> {
             dir,
             limit,
             threads,
-        } => ingest(base, &dir, limit, threads).await,
+            json,
+        } => ingest(base, &dir, limit, threads, json).await,
         BenchCommand::Chat {
             chunks,
             requests,
             concurrency,
-        } => chat(base, chunks, requests, &concurrency).await,
+            json,
+        } => chat(base, chunks, requests, &concurrency, json).await,
+        BenchCommand::Scale {
+            chunks,
+            in_ram,
+            queries,
+            concurrency,
+            json,
+        } => scale::run(base, chunks, !in_ram, queries, &concurrency, json).await,
         BenchCommand::Reindex {
             dir,
             limit,
@@ -121,7 +158,7 @@ impl Drop for Scratch {
 }
 
 /// A config over a fresh data dir, reusing `base`'s model files.
-fn scratch_config(base: &Config, dir: &Path) -> Config {
+pub(crate) fn scratch_config(base: &Config, dir: &Path) -> Config {
     let mut c = base.clone();
     c.embedding.model_dir = Some(base.model_dir());
     c.embedding.onnxruntime_path = Some(base.onnxruntime_path());
@@ -133,7 +170,7 @@ fn scratch_config(base: &Config, dir: &Path) -> Config {
     c
 }
 
-async fn new_kb(state: &AppState, project: &str) -> anyhow::Result<KnowledgeBase> {
+pub(crate) async fn new_kb(state: &AppState, project: &str) -> anyhow::Result<KnowledgeBase> {
     if state.db.get_project(project).await?.is_none() {
         state.db.create_project(project, project, None).await?;
     }
@@ -147,10 +184,11 @@ async fn ingest(
     dir: &Path,
     limit: Option<usize>,
     threads: usize,
+    as_json: bool,
 ) -> anyhow::Result<()> {
     let scratch = Scratch::new()?;
-    let mut config = scratch_config(&base, scratch.path());
-    config.embedding.threads = threads;
+    let config = scratch_config(&base, scratch.path());
+    let (instances, intra) = config.embedding.layout();
     let state = Arc::new(AppState::load(config, None).await?);
     let kb = new_kb(&state, "bench").await?;
     let docs = queue_corpus(&state, &kb, dir, limit).await?;
@@ -184,6 +222,15 @@ async fn ingest(
     state.pipeline.embedder.embed(texts).await?;
     let bare_secs = started.elapsed().as_secs_f64();
     let (pipeline_rate, bare_rate) = (chunks as f64 / pipeline_secs, n_texts as f64 / bare_secs);
+    if as_json {
+        println!(
+            "{}",
+            json!({"documents": docs, "chunks": chunks, "pipeline_chunks_per_s": round2(pipeline_rate),
+                "bare_chunks_per_s": round2(bare_rate), "ratio": (pipeline_rate / bare_rate * 1000.0).round() / 1000.0,
+                "workers": threads, "instances": instances, "intra_threads": intra, "max_batch": state.config.embedding.max_batch})
+        );
+        return Ok(());
+    }
     println!("documents            {docs}");
     println!("chunks               {chunks}");
     println!("pipeline             {pipeline_secs:.1} s   {pipeline_rate:.2} chunks/s  (parse, chunk, embed, BM25, store, queue)");
@@ -253,7 +300,7 @@ async fn reindex(
 ) -> anyhow::Result<()> {
     let scratch = Scratch::new()?;
     let mut config = scratch_config(&base, scratch.path());
-    config.embedding.threads = threads;
+    config.embedding.threads = Some(threads);
     config.jobs.workers = 0;
     let state = Arc::new(AppState::load(config, None).await?);
     let kb = new_kb(&state, "bench").await?;
@@ -462,7 +509,7 @@ fn words(rng: &mut u64, n: usize) -> String {
         .join(" ")
 }
 
-fn next(rng: &mut u64) -> u64 {
+pub(crate) fn next(rng: &mut u64) -> u64 {
     // xorshift64*: deterministic, dependency-free.
     *rng ^= *rng >> 12;
     *rng ^= *rng << 25;
@@ -470,7 +517,7 @@ fn next(rng: &mut u64) -> u64 {
     rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
-fn unit_vector(rng: &mut u64, dim: usize) -> Vec<f32> {
+pub(crate) fn unit_vector(rng: &mut u64, dim: usize) -> Vec<f32> {
     let v: Vec<f32> = (0..dim)
         .map(|_| (next(rng) % 20_000) as f32 / 10_000.0 - 1.0)
         .collect();
@@ -485,18 +532,20 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Latencies (ms, sorted) and requests/s of `n` requests, `c` at a time.
+/// Latencies (ms, sorted) and requests/s of `n` requests, `c` at a time; each request's
+/// body is `body(i)` for a number `i` no other request of the run gets.
 async fn load(
     client: &reqwest::Client,
     url: &str,
     token: Option<&str>,
-    body: &Value,
+    body: impl Fn(usize) -> Value + Send + Sync + 'static,
     n: usize,
     c: usize,
 ) -> anyhow::Result<(Vec<f64>, f64)> {
     let started = Instant::now();
     let per_task = n.div_ceil(c);
-    let tasks = (0..c).map(|_| {
+    let body = Arc::new(body);
+    let tasks = (0..c).map(|task| {
         let (client, url, token, body) = (
             client.clone(),
             url.to_owned(),
@@ -505,7 +554,8 @@ async fn load(
         );
         tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per_task);
-            for _ in 0..per_task {
+            for j in 0..per_task {
+                let body = body(task * per_task + j);
                 let t = Instant::now();
                 let mut req = client.post(&url).json(&body);
                 if let Some(t) = &token {
@@ -529,11 +579,24 @@ async fn load(
     Ok((all, rps))
 }
 
+/// The `i`-th question of a bench run: every request asks something else, so the query
+/// cache never answers and each retrieval embeds its query (as distinct users' chats do).
+fn question(i: usize) -> String {
+    let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    next(&mut rng);
+    format!(
+        "Which {} drives {} in case {i}?",
+        words(&mut rng, 3),
+        words(&mut rng, 2)
+    )
+}
+
 async fn chat(
     base: Config,
     chunks: usize,
     requests: usize,
     concurrency: &[usize],
+    as_json: bool,
 ) -> anyhow::Result<()> {
     let backend = fake_backend().await?;
     let scratch = Scratch::new()?;
@@ -550,41 +613,168 @@ async fn chat(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
-    let messages =
-        json!([{"role": "user", "content": "Which protein pathway drives tumor growth in mice?"}]);
-    let plain = json!({"model": "instant", "messages": messages, "max_tokens": 16});
-    let rag = json!({"model": "instant", "messages": messages, "max_tokens": 16, "rag_params": {"table_id": kb.id, "k": 3}});
+    // Each run of rows takes fresh questions: `offset` moves past every number used so far.
+    let offset = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let bodies = |rag: bool, chat_id: Option<&str>| {
+        let (kb_id, chat_id) = (kb.id.clone(), chat_id.map(str::to_owned));
+        let start = offset.fetch_add(1_000_000, std::sync::atomic::Ordering::Relaxed);
+        move |i: usize| {
+            let mut body = json!({"model": "instant", "max_tokens": 16,
+                "messages": [{"role": "user", "content": question(start + i)}]});
+            if rag {
+                body["rag_params"] = json!({"table_id": kb_id, "k": 3});
+            }
+            if let Some(id) = &chat_id {
+                body["chat_id"] = json!(id);
+            }
+            body
+        }
+    };
     let direct_url = format!("{backend}/chat/completions");
     // Warm up connections, the embedder and the shard's caches.
-    load(&client, &url, Some(&token), &rag, 20, 2).await?;
-    load(&client, &direct_url, None, &plain, 20, 2).await?;
+    load(&client, &url, Some(&token), bodies(true, None), 20, 2).await?;
+    load(&client, &direct_url, None, bodies(false, None), 20, 2).await?;
 
-    println!("knowledge base: {chunks} chunks, dim {}; {requests} requests per row; instant fake backend", state.pipeline.embedder.dim());
-    println!(
-        "{:<28} {:>6} {:>10} {:>10} {:>12} {:>12} {:>10}",
-        "path", "conc", "p50 ms", "p99 ms", "added p50", "added p99", "req/s"
-    );
-    for &c in concurrency {
-        let (direct, direct_rps) = load(&client, &direct_url, None, &plain, requests, c).await?;
-        let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
+    if !as_json {
+        println!("knowledge base: {chunks} chunks, dim {}; {requests} requests per row, each a different question; instant fake backend", state.pipeline.embedder.dim());
         println!(
-            "{:<28} {c:>6} {d50:>10.2} {d99:>10.2} {:>12} {:>12} {direct_rps:>10.1}",
-            "backend direct", "-", "-"
+            "{:<28} {:>6} {:>10} {:>10} {:>12} {:>12} {:>10}",
+            "path", "conc", "p50 ms", "p99 ms", "added p50", "added p99", "req/s"
         );
-        for (name, body) in [
-            ("ragway, no rag_params", &plain),
-            ("ragway, rag_params k=3", &rag),
-        ] {
-            let (lat, rps) = load(&client, &url, Some(&token), body, requests, c).await?;
-            let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+    }
+    let row = |path: &str,
+               name: &str,
+               c: usize,
+               lat: &[f64],
+               rps: f64,
+               direct: Option<(f64, f64)>| {
+        let (p50, p99) = (percentile(lat, 0.5), percentile(lat, 0.99));
+        let added = direct.map(|(d50, d99)| (p50 - d50, p99 - d99));
+        if as_json {
             println!(
-                "{name:<28} {c:>6} {p50:>10.2} {p99:>10.2} {:>12.2} {:>12.2} {rps:>10.1}",
-                p50 - d50,
-                p99 - d99
+                "{}",
+                json!({"path": path, "concurrency": c, "p50_ms": round2(p50), "p99_ms": round2(p99),
+                    "added_p50_ms": added.map(|a| round2(a.0)), "added_p99_ms": added.map(|a| round2(a.1)),
+                    "req_per_s": round2(rps), "chunks": chunks, "requests": lat.len()})
+            );
+        } else {
+            let (a50, a99) = match added {
+                Some((a, b)) => (format!("{a:.2}"), format!("{b:.2}")),
+                None => ("-".into(), "-".into()),
+            };
+            println!("{name:<28} {c:>6} {p50:>10.2} {p99:>10.2} {a50:>12} {a99:>12} {rps:>10.1}");
+        }
+    };
+    for &c in concurrency {
+        let (direct, direct_rps) =
+            load(&client, &direct_url, None, bodies(false, None), requests, c).await?;
+        row("direct", "backend direct", c, &direct, direct_rps, None);
+        let d = (percentile(&direct, 0.5), percentile(&direct, 0.99));
+        for (path, name, rag) in [
+            ("plain", "ragway, no rag_params", false),
+            ("rag", "ragway, rag_params k=3", true),
+        ] {
+            let (lat, rps) =
+                load(&client, &url, Some(&token), bodies(rag, None), requests, c).await?;
+            row(path, name, c, &lat, rps, Some(d));
+        }
+    }
+
+    // Where one chat's time goes, from the chat log of logged requests at concurrency 1.
+    let stages = requests.min(200);
+    load(
+        &client,
+        &url,
+        Some(&token),
+        bodies(true, Some("bench-stages")),
+        stages,
+        1,
+    )
+    .await?;
+    let logs = state
+        .db
+        .chat_logs(ragway::auth::bootstrap::DEV_PROJECT, "bench-stages")
+        .await?;
+    let mut by_stage: Vec<(String, Vec<f64>)> = Vec::new();
+    for log in &logs {
+        let timings: serde_json::Map<String, Value> = serde_json::from_str(&log.timings)?;
+        for (k, v) in timings {
+            let v = v.as_f64().unwrap_or(0.0);
+            match by_stage.iter_mut().find(|(name, _)| *name == k) {
+                Some((_, all)) => all.push(v),
+                None => by_stage.push((k, vec![v])),
+            }
+        }
+    }
+    let mut stage_json = serde_json::Map::new();
+    for (k, all) in &mut by_stage {
+        all.sort_by(f64::total_cmp);
+        stage_json.insert(
+            k.trim_end_matches("_ms").to_owned(),
+            json!({"p50_ms": round2(percentile(all, 0.5)), "p99_ms": round2(percentile(all, 0.99))}),
+        );
+    }
+    if as_json {
+        println!(
+            "{}",
+            json!({"stages": stage_json, "concurrency": 1, "requests": logs.len()})
+        );
+    } else {
+        println!(
+            "stages of a chat with rag_params at concurrency 1 ({} logged chats): p50 / p99 ms",
+            logs.len()
+        );
+        for (k, all) in &by_stage {
+            println!(
+                "  {:<12} {:>8.2} {:>8.2}",
+                k.trim_end_matches("_ms"),
+                percentile(all, 0.5),
+                percentile(all, 0.99)
             );
         }
     }
+
+    // The BM25 side of a query, for comparison with the cache it does not have.
+    let bm25_texts: Vec<String> = (0..10_000).map(|i| question(80_000_000 + i)).collect();
+    let t = Instant::now();
+    for text in &bm25_texts {
+        std::hint::black_box(state.pipeline.bm25.encode_query(text));
+    }
+    let bm25_us = t.elapsed().as_secs_f64() * 1e6 / bm25_texts.len() as f64;
+    if as_json {
+        println!("{}", json!({"bm25_query_encode_us": round2(bm25_us)}));
+    } else {
+        println!("BM25 query vector: {bm25_us:.1} µs per query");
+    }
+
+    // The bare embedder on the same kind of query texts, in full batches on every instance:
+    // the ceiling chat throughput with rag_params can approach.
+    let embedder = state.pipeline.embedder.clone();
+    let (instances, intra) = state.config.embedding.layout();
+    let texts: Vec<String> = (0..requests.max(1024))
+        .map(|i| question(90_000_000 + i))
+        .collect();
+    embedder.embed(texts[..64].to_vec()).await?;
+    let n = texts.len();
+    let t = Instant::now();
+    embedder.embed(texts).await?;
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    if as_json {
+        println!(
+            "{}",
+            json!({"embedder_batched_queries_per_s": round2(rate), "texts": n, "max_batch": state.config.embedding.max_batch, "instances": instances, "intra_threads": intra})
+        );
+    } else {
+        println!(
+            "bare embedder, {n} query texts in batches of {} on {} instance(s) × {} thread(s): {rate:.1} queries/s",
+            state.config.embedding.max_batch, instances, intra
+        );
+    }
     Ok(())
+}
+
+pub(crate) fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 /// A scratch config whose one generation backend is the instant fake at `backend`.

@@ -39,8 +39,8 @@ pub enum Command {
     Serve,
     /// Process the ingest queue and run jobs without serving HTTP (scale-out: run several).
     Worker {
-        /// Documents processed at once.
-        #[arg(long, default_value_t = 1)]
+        /// Documents processed at once (their chunks share embedding batches).
+        #[arg(long, default_value_t = 4)]
         concurrency: usize,
         /// Jobs run at once.
         #[arg(long, default_value_t = 1)]
@@ -131,8 +131,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn worker(config: Config, concurrency: usize, jobs: usize) -> anyhow::Result<()> {
+async fn worker(mut config: Config, concurrency: usize, jobs: usize) -> anyhow::Result<()> {
     telemetry::init(&config.log);
+    // A worker embeds documents, not lone queries: unless configured, one single-threaded
+    // model instance per core, which ingests faster than one instance using every core
+    // (SciFact, 2 cores: 23.5 against 19.2 chunks/s) and leaves no ORT thread spinning.
+    if config.embedding.threads.is_none() && config.embedding.intra_threads.is_none() {
+        config.embedding.intra_threads = Some(1);
+    }
     anyhow::ensure!(
         concurrency + jobs >= 1,
         "--concurrency and --jobs cannot both be 0"

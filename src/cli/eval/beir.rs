@@ -197,7 +197,7 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
         .data_dir
         .clone()
         .unwrap_or_else(|| config.data_dir.join("eval").join(&name));
-    let state = Arc::new(AppState::load(eval_config(config, &data_dir, args.threads), None).await?);
+    let state = Arc::new(AppState::load(eval_config(config, &data_dir), None).await?);
     let (kb, ingest) = ingest(&state, &corpus, &name, args.threads).await?;
 
     let mut results = Vec::new();
@@ -218,14 +218,13 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
     })
 }
 
-/// The evaluation's configuration: the main one's model and chunking settings, its own
-/// embedded stores in `data_dir`, no ingest workers of its own (the evaluation drives them),
-/// no generation backends.
-pub fn eval_config(main: &Config, data_dir: &Path, threads: usize) -> Config {
+/// The evaluation's configuration: the main one's model, embedder layout and chunking
+/// settings, its own embedded stores in `data_dir`, no ingest workers of its own (the
+/// evaluation drives them), no generation backends.
+pub fn eval_config(main: &Config, data_dir: &Path) -> Config {
     let mut c = main.clone();
     c.embedding.model_dir = Some(main.model_dir());
     c.embedding.onnxruntime_path = Some(main.onnxruntime_path());
-    c.embedding.threads = threads;
     c.data_dir = data_dir.to_path_buf();
     c.database = Default::default();
     c.vector_store = Default::default();

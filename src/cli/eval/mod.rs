@@ -92,7 +92,8 @@ pub struct BeirArgs {
     /// Evaluate only the first N queries (of those with relevance judgements).
     #[arg(long)]
     pub limit_queries: Option<usize>,
-    /// Embedding model instances (CPU threads) and documents ingested at once.
+    /// Documents ingested at once (the embedder's instances and threads come from
+    /// `embedding.threads` / `embedding.intra_threads`, by default from the cores).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
 }
