@@ -339,7 +339,10 @@ fn run_child(command: &ParserCommand, frame: Vec<u8>, limits: &ParseLimits) -> i
         // SIGXCPU at the soft limit, SIGKILL one second later if it is ignored.
         .and_then(|()| set_limit(pid, libc::RLIMIT_CPU, cpu, cpu.saturating_add(1)))
         .and_then(|()| set_limit(pid, libc::RLIMIT_CORE, 0, 0));
-    if let Err(e) = limited {
+    // ESRCH: the child has already ended (a program that dies at once); it read nothing, and
+    // how it ended is reported below like any other end.
+    let gone = matches!(&limited, Err(e) if e.raw_os_error() == Some(libc::ESRCH));
+    if let (Err(e), false) = (limited, gone) {
         let _ = child.kill();
         let _ = reap(pid, true);
         return Err(e);
