@@ -234,7 +234,7 @@ async fn ingest(
     println!("documents            {docs}");
     println!("chunks               {chunks}");
     println!("pipeline             {pipeline_secs:.1} s   {pipeline_rate:.2} chunks/s  (parse, chunk, embed, BM25, store, queue)");
-    println!("bare embedder        {bare_secs:.1} s   {bare_rate:.2} chunks/s  (same texts, one call, batches of {})", state.config.embedding.max_batch);
+    println!("bare embedder        {bare_secs:.1} s   {bare_rate:.2} chunks/s  (same texts, one call, batched as the embedder does)");
     println!("ratio                {:.3}", pipeline_rate / bare_rate);
     Ok(())
 }
