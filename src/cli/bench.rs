@@ -591,6 +591,91 @@ fn question(i: usize) -> String {
     )
 }
 
+/// Request bodies for `bench chat`: each run of rows takes fresh questions (`bodies` moves
+/// past every number used so far), so the query cache never answers.
+struct Bodies {
+    kb_id: String,
+    offset: std::sync::atomic::AtomicUsize,
+}
+
+impl Bodies {
+    fn new(kb_id: &str) -> Bodies {
+        Bodies {
+            kb_id: kb_id.to_owned(),
+            offset: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn bodies(
+        &self,
+        rag: bool,
+        chat_id: Option<&str>,
+    ) -> impl Fn(usize) -> Value + Send + Sync + 'static {
+        let (kb_id, chat_id) = (self.kb_id.clone(), chat_id.map(str::to_owned));
+        let start = self
+            .offset
+            .fetch_add(1_000_000, std::sync::atomic::Ordering::Relaxed);
+        move |i: usize| {
+            let mut body = json!({"model": "instant", "max_tokens": 16,
+                "messages": [{"role": "user", "content": question(start + i)}]});
+            if rag {
+                body["rag_params"] = json!({"table_id": kb_id, "k": 3});
+            }
+            if let Some(id) = &chat_id {
+                body["chat_id"] = json!(id);
+            }
+            body
+        }
+    }
+}
+
+/// Prints a row of `bench chat`: a table line, or a JSON object with `--json`.
+struct Rows {
+    as_json: bool,
+    chunks: usize,
+}
+
+impl Rows {
+    fn header(&self, dim: usize, requests: usize) {
+        if self.as_json {
+            return;
+        }
+        println!("knowledge base: {} chunks, dim {dim}; {requests} requests per row, each a different question; instant fake backend", self.chunks);
+        println!(
+            "{:<28} {:>6} {:>10} {:>10} {:>12} {:>12} {:>10}",
+            "path", "conc", "p50 ms", "p99 ms", "added p50", "added p99", "req/s"
+        );
+    }
+
+    /// `direct`: the backend's own p50/p99 at this concurrency, for the added latency.
+    fn row(
+        &self,
+        path: &str,
+        name: &str,
+        c: usize,
+        lat: &[f64],
+        rps: f64,
+        direct: Option<(f64, f64)>,
+    ) {
+        let (p50, p99) = (percentile(lat, 0.5), percentile(lat, 0.99));
+        let added = direct.map(|(d50, d99)| (p50 - d50, p99 - d99));
+        if self.as_json {
+            println!(
+                "{}",
+                json!({"path": path, "concurrency": c, "p50_ms": round2(p50), "p99_ms": round2(p99),
+                    "added_p50_ms": added.map(|a| round2(a.0)), "added_p99_ms": added.map(|a| round2(a.1)),
+                    "req_per_s": round2(rps), "chunks": self.chunks, "requests": lat.len()})
+            );
+        } else {
+            let (a50, a99) = match added {
+                Some((a, b)) => (format!("{a:.2}"), format!("{b:.2}")),
+                None => ("-".into(), "-".into()),
+            };
+            println!("{name:<28} {c:>6} {p50:>10.2} {p99:>10.2} {a50:>12} {a99:>12} {rps:>10.1}");
+        }
+    }
+}
+
 async fn chat(
     base: Config,
     chunks: usize,
@@ -613,84 +698,54 @@ async fn chat(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
-    // Each run of rows takes fresh questions: `offset` moves past every number used so far.
-    let offset = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let bodies = |rag: bool, chat_id: Option<&str>| {
-        let (kb_id, chat_id) = (kb.id.clone(), chat_id.map(str::to_owned));
-        let start = offset.fetch_add(1_000_000, std::sync::atomic::Ordering::Relaxed);
-        move |i: usize| {
-            let mut body = json!({"model": "instant", "max_tokens": 16,
-                "messages": [{"role": "user", "content": question(start + i)}]});
-            if rag {
-                body["rag_params"] = json!({"table_id": kb_id, "k": 3});
-            }
-            if let Some(id) = &chat_id {
-                body["chat_id"] = json!(id);
-            }
-            body
-        }
-    };
+    let bodies = Bodies::new(&kb.id);
     let direct_url = format!("{backend}/chat/completions");
     // Warm up connections, the embedder and the shard's caches.
-    load(&client, &url, Some(&token), bodies(true, None), 20, 2).await?;
-    load(&client, &direct_url, None, bodies(false, None), 20, 2).await?;
+    load(
+        &client,
+        &url,
+        Some(&token),
+        bodies.bodies(true, None),
+        20,
+        2,
+    )
+    .await?;
+    load(
+        &client,
+        &direct_url,
+        None,
+        bodies.bodies(false, None),
+        20,
+        2,
+    )
+    .await?;
 
-    if !as_json {
-        println!("knowledge base: {chunks} chunks, dim {}; {requests} requests per row, each a different question; instant fake backend", state.pipeline.embedder.dim());
-        println!(
-            "{:<28} {:>6} {:>10} {:>10} {:>12} {:>12} {:>10}",
-            "path", "conc", "p50 ms", "p99 ms", "added p50", "added p99", "req/s"
-        );
-    }
-    let row = |path: &str,
-               name: &str,
-               c: usize,
-               lat: &[f64],
-               rps: f64,
-               direct: Option<(f64, f64)>| {
-        let (p50, p99) = (percentile(lat, 0.5), percentile(lat, 0.99));
-        let added = direct.map(|(d50, d99)| (p50 - d50, p99 - d99));
-        if as_json {
-            println!(
-                "{}",
-                json!({"path": path, "concurrency": c, "p50_ms": round2(p50), "p99_ms": round2(p99),
-                    "added_p50_ms": added.map(|a| round2(a.0)), "added_p99_ms": added.map(|a| round2(a.1)),
-                    "req_per_s": round2(rps), "chunks": chunks, "requests": lat.len()})
-            );
-        } else {
-            let (a50, a99) = match added {
-                Some((a, b)) => (format!("{a:.2}"), format!("{b:.2}")),
-                None => ("-".into(), "-".into()),
-            };
-            println!("{name:<28} {c:>6} {p50:>10.2} {p99:>10.2} {a50:>12} {a99:>12} {rps:>10.1}");
-        }
-    };
+    let rows = Rows { as_json, chunks };
+    rows.header(state.pipeline.embedder.dim(), requests);
     for &c in concurrency {
-        let (direct, direct_rps) =
-            load(&client, &direct_url, None, bodies(false, None), requests, c).await?;
-        row("direct", "backend direct", c, &direct, direct_rps, None);
+        let plain = bodies.bodies(false, None);
+        let (direct, direct_rps) = load(&client, &direct_url, None, plain, requests, c).await?;
+        rows.row("direct", "backend direct", c, &direct, direct_rps, None);
         let d = (percentile(&direct, 0.5), percentile(&direct, 0.99));
         for (path, name, rag) in [
             ("plain", "ragway, no rag_params", false),
             ("rag", "ragway, rag_params k=3", true),
         ] {
-            let (lat, rps) =
-                load(&client, &url, Some(&token), bodies(rag, None), requests, c).await?;
-            row(path, name, c, &lat, rps, Some(d));
+            let body = bodies.bodies(rag, None);
+            let (lat, rps) = load(&client, &url, Some(&token), body, requests, c).await?;
+            rows.row(path, name, c, &lat, rps, Some(d));
         }
     }
-
     // Where one chat's time goes, from the chat log of logged requests at concurrency 1.
     let stages = requests.min(200);
-    load(
-        &client,
-        &url,
-        Some(&token),
-        bodies(true, Some("bench-stages")),
-        stages,
-        1,
-    )
-    .await?;
+    let logged = bodies.bodies(true, Some("bench-stages"));
+    load(&client, &url, Some(&token), logged, stages, 1).await?;
+    print_stages(&state, as_json).await?;
+    print_query_encoders(&state, requests, as_json).await
+}
+
+/// p50/p99 per stage of the chats logged as `bench-stages`.
+async fn print_stages(state: &AppState, as_json: bool) -> anyhow::Result<()> {
     let logs = state
         .db
         .chat_logs(ragway::auth::bootstrap::DEV_PROJECT, "bench-stages")
@@ -733,22 +788,22 @@ async fn chat(
             );
         }
     }
+    Ok(())
+}
 
-    // The BM25 side of a query, for comparison with the cache it does not have.
+/// The BM25 query vector's cost, and the bare embedder on the same kind of query texts in
+/// full batches on every instance: the ceiling chat throughput with rag_params can approach.
+async fn print_query_encoders(
+    state: &AppState,
+    requests: usize,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let bm25_texts: Vec<String> = (0..10_000).map(|i| question(80_000_000 + i)).collect();
     let t = Instant::now();
     for text in &bm25_texts {
         std::hint::black_box(state.pipeline.bm25.encode_query(text));
     }
     let bm25_us = t.elapsed().as_secs_f64() * 1e6 / bm25_texts.len() as f64;
-    if as_json {
-        println!("{}", json!({"bm25_query_encode_us": round2(bm25_us)}));
-    } else {
-        println!("BM25 query vector: {bm25_us:.1} µs per query");
-    }
-
-    // The bare embedder on the same kind of query texts, in full batches on every instance:
-    // the ceiling chat throughput with rag_params can approach.
     let embedder = state.pipeline.embedder.clone();
     let (instances, intra) = state.config.embedding.layout();
     let texts: Vec<String> = (0..requests.max(1024))
@@ -759,16 +814,16 @@ async fn chat(
     let t = Instant::now();
     embedder.embed(texts).await?;
     let rate = n as f64 / t.elapsed().as_secs_f64();
+    let max_batch = state.config.embedding.max_batch;
     if as_json {
+        println!("{}", json!({"bm25_query_encode_us": round2(bm25_us)}));
         println!(
             "{}",
-            json!({"embedder_batched_queries_per_s": round2(rate), "texts": n, "max_batch": state.config.embedding.max_batch, "instances": instances, "intra_threads": intra})
+            json!({"embedder_batched_queries_per_s": round2(rate), "texts": n, "max_batch": max_batch, "instances": instances, "intra_threads": intra})
         );
     } else {
-        println!(
-            "bare embedder, {n} query texts in batches of {} on {} instance(s) × {} thread(s): {rate:.1} queries/s",
-            state.config.embedding.max_batch, instances, intra
-        );
+        println!("BM25 query vector: {bm25_us:.1} µs per query");
+        println!("bare embedder, {n} query texts in batches of {max_batch} on {instances} instance(s) × {intra} thread(s): {rate:.1} queries/s");
     }
     Ok(())
 }

@@ -80,21 +80,8 @@ pub async fn run(
         );
     }
     for &c in concurrency {
-        let peak = Arc::new(AtomicU64::new(0));
-        let sampler = tokio::spawn({
-            let peak = peak.clone();
-            async move {
-                loop {
-                    peak.fetch_max(rss_mb() as u64, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        });
-        let (lat, rate) = search_load(&state, &kb, &made, queries, c.max(1)).await?;
-        sampler.abort();
-        peak.fetch_max(rss_mb() as u64, Ordering::Relaxed);
+        let (lat, rate, rss_peak) = sampled_searches(&state, &kb, &made, queries, c.max(1)).await?;
         let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
-        let rss_peak = peak.load(Ordering::Relaxed) as f64;
         let anon = rss_anon_mb();
         if as_json {
             println!(
@@ -212,6 +199,31 @@ fn word(mut rank: u64) -> String {
             return w;
         }
     }
+}
+
+/// `search_load`, with the peak RSS (MB) sampled every 50 ms while it runs.
+async fn sampled_searches(
+    state: &Arc<AppState>,
+    kb: &KnowledgeBase,
+    queries: &Arc<Vec<Query>>,
+    n: usize,
+    c: usize,
+) -> anyhow::Result<(Vec<f64>, f64, f64)> {
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = tokio::spawn({
+        let peak = peak.clone();
+        async move {
+            loop {
+                peak.fetch_max(rss_mb() as u64, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let result = search_load(state, kb, queries, n, c).await;
+    sampler.abort();
+    peak.fetch_max(rss_mb() as u64, Ordering::Relaxed);
+    let (lat, rate) = result?;
+    Ok((lat, rate, peak.load(Ordering::Relaxed) as f64))
 }
 
 /// `n` searches, `c` at a time, round-robin over `queries`: sorted latencies (ms) and rate.
