@@ -98,10 +98,16 @@ impl Drop for Server {
 
 /// Resident memory of process `pid` in KiB (`VmRSS` of /proc; 0 where there is none).
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(&pid.to_string(), "VmRSS:")
+}
+
+/// A KiB figure (`VmRSS:`, `RssAnon:` …) of `/proc/{pid}/status`; `pid` may be `self`.
+/// 0 where there is none.
+pub(crate) fn status_kib(pid: &str, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }

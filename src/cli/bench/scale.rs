@@ -19,6 +19,8 @@ use ragway::state::AppState;
 use ragway::store::knowledge::KnowledgeBase;
 use ragway::vector::{Fusion, Point, Query, SearchMode, SparseVec};
 
+use crate::cli::load::status_kib;
+
 use super::{new_kb, next, percentile, round2, scratch_config, unit_vector, Scratch};
 
 const VOCABULARY: u64 = 30_000;
@@ -80,7 +82,7 @@ pub async fn run(
         );
     }
     for &c in concurrency {
-        let (lat, rate, rss_peak) = sampled_searches(&state, &kb, &made, queries, c.max(1)).await?;
+        let (lat, rate, rss_peak) = search_load(&state, &kb, &made, queries, c.max(1)).await?;
         let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
         let anon = rss_anon_mb();
         if as_json {
@@ -201,8 +203,9 @@ fn word(mut rank: u64) -> String {
     }
 }
 
-/// `search_load`, with the peak RSS (MB) sampled every 50 ms while it runs.
-async fn sampled_searches(
+/// `n` searches, `c` at a time, round-robin over `queries`: sorted latencies (ms), searches
+/// per second, and the peak RSS (MB), sampled every 50 ms meanwhile.
+async fn search_load(
     state: &Arc<AppState>,
     kb: &KnowledgeBase,
     queries: &Arc<Vec<Query>>,
@@ -219,21 +222,6 @@ async fn sampled_searches(
             }
         }
     });
-    let result = search_load(state, kb, queries, n, c).await;
-    sampler.abort();
-    peak.fetch_max(rss_mb() as u64, Ordering::Relaxed);
-    let (lat, rate) = result?;
-    Ok((lat, rate, peak.load(Ordering::Relaxed) as f64))
-}
-
-/// `n` searches, `c` at a time, round-robin over `queries`: sorted latencies (ms) and rate.
-async fn search_load(
-    state: &Arc<AppState>,
-    kb: &KnowledgeBase,
-    queries: &Arc<Vec<Query>>,
-    n: usize,
-    c: usize,
-) -> anyhow::Result<(Vec<f64>, f64)> {
     let per_task = n.div_ceil(c);
     let started = Instant::now();
     let tasks = (0..c).map(|task| {
@@ -249,36 +237,28 @@ async fn search_load(
             anyhow::Ok(lat)
         })
     });
+    let done = futures_util::future::join_all(tasks).await;
+    let secs = started.elapsed().as_secs_f64();
+    sampler.abort();
+    peak.fetch_max(rss_mb() as u64, Ordering::Relaxed);
     let mut all = Vec::with_capacity(n);
-    for t in futures_util::future::join_all(tasks).await {
+    for t in done {
         all.extend(t??);
     }
-    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    Ok((all, rate))
+    let rate = all.len() as f64 / secs;
+    Ok((all, rate, peak.load(Ordering::Relaxed) as f64))
 }
 
 /// This process's resident set (MB), from /proc (0 where there is none).
 fn rss_mb() -> f64 {
-    status_kb("VmRSS:") / 1024.0
+    status_kib("self", "VmRSS:") as f64 / 1024.0
 }
 
 /// The anonymous part of the resident set: what the kernel cannot drop and re-read from a
 /// file (memory-mapped vectors and payload count in RSS but not here).
 fn rss_anon_mb() -> f64 {
-    status_kb("RssAnon:") / 1024.0
-}
-
-fn status_kb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0.0)
+    status_kib("self", "RssAnon:") as f64 / 1024.0
 }
 
 /// Bytes allocated on disk under `dir` (sparse files count what they use).
