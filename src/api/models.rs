@@ -94,7 +94,7 @@ async fn models(
 ) -> Result<HttpResponse, ApiError> {
     let filters = Filters::from_pairs(query.into_inner());
     let data: Vec<Value> = filters
-        .apply(state.generation.models())
+        .apply(state.generation.listed_models().await)
         .iter()
         .map(|m| view(m, dialect))
         .collect();
@@ -112,7 +112,7 @@ async fn model_ids(
 ) -> Result<HttpResponse, ApiError> {
     let filters = Filters::from_pairs(query.into_inner());
     let ids: Vec<String> = filters
-        .apply(state.generation.models())
+        .apply(state.generation.listed_models().await)
         .into_iter()
         .map(|m| m.id)
         .collect();

@@ -209,6 +209,25 @@ impl Generation {
         all
     }
 
+    /// `models`, after asking every backend that has not listed its models yet (at start-up
+    /// the first listing may still be on its way): what `GET /v1/models` answers.
+    pub async fn listed_models(&self) -> Vec<Model> {
+        self.list_unlisted().await;
+        self.models()
+    }
+
+    /// Ask the backends without a model list for theirs when one has not answered yet.
+    async fn list_unlisted(&self) {
+        let unlisted = self.backends.iter().any(|b| {
+            b.discovered
+                .as_ref()
+                .is_some_and(|slot| read(slot).is_none())
+        });
+        if unlisted {
+            self.refresh_models().await;
+        }
+    }
+
     /// Whether some backend's models are asked from the backend itself.
     pub fn discovers(&self) -> bool {
         self.backends.iter().any(|b| b.discovered.is_some())
@@ -283,14 +302,7 @@ impl Generation {
     /// else the first model of the first backend). A backend without a model list that has not
     /// answered yet is asked now; a name no backend serves is `UnknownModel`.
     pub async fn resolve(&self, requested: &str) -> Result<Model, GenerationError> {
-        let unlisted = self.backends.iter().any(|b| {
-            b.discovered
-                .as_ref()
-                .is_some_and(|slot| read(slot).is_none())
-        });
-        if unlisted {
-            self.refresh_models().await;
-        }
+        self.list_unlisted().await;
         let name = match requested {
             "" => self.default_model.clone(),
             name => Some(name.to_owned()),
