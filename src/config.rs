@@ -260,6 +260,23 @@ pub struct VectorStoreConfig {
     pub on_disk_vectors: bool,
     /// New collections keep payloads (chunk text, metadata) on disk, not in RAM.
     pub on_disk_payload: bool,
+    /// New collections keep their indexes (the HNSW graph, the sparse index) on disk,
+    /// memory-mapped and read as searches need them, not in RAM.
+    pub on_disk_index: bool,
+    /// New collections also keep a quantized copy of each dense vector in RAM and search it,
+    /// rescoring the best candidates with the original vectors.
+    pub quantization: Quantization,
+}
+
+/// A quantized copy of the dense vectors (`vector_store.quantization`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    /// Search the original vectors only.
+    #[default]
+    None,
+    /// Scalar int8: a quarter of the size of the f32 vectors, kept in RAM.
+    Int8,
 }
 
 impl Default for VectorStoreConfig {
@@ -276,6 +293,8 @@ impl Default for VectorStoreConfig {
             write_consistency_factor: 1,
             on_disk_vectors: false,
             on_disk_payload: true,
+            on_disk_index: false,
+            quantization: Quantization::None,
         }
     }
 }
@@ -811,7 +830,29 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::EmbeddingConfig;
+    use figment::providers::{Format, Toml};
+    use figment::Figment;
+
+    use super::{Config, EmbeddingConfig, Quantization};
+
+    #[test]
+    fn vector_store_placement_keys_parse_and_a_bad_value_names_its_key() {
+        let toml = "[vector_store]\non_disk_index = true\nquantization = \"int8\"\n";
+        let config = Config::from_figment(Figment::new().merge(Toml::string(toml))).unwrap();
+        assert!(config.vector_store.on_disk_index);
+        assert_eq!(config.vector_store.quantization, Quantization::Int8);
+        let defaults = Config::from_figment(Figment::new()).unwrap();
+        assert!(!defaults.vector_store.on_disk_index);
+        assert_eq!(defaults.vector_store.quantization, Quantization::None);
+        let bad = Toml::string("[vector_store]\nquantization = \"int4\"\n");
+        let message = Config::from_figment(Figment::new().merge(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("quantization") && message.contains("int4"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn embedder_layout_fills_the_cores() {

@@ -23,6 +23,9 @@ pub struct Application {
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// How often the embedded store looks for collections written since their last optimisation.
+const OPTIMIZE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         Self::build_with(config, None).await
@@ -44,6 +47,10 @@ impl Application {
         let state = Arc::new(AppState::load(config, embedder).await?);
         let mut workers = crate::documents::worker::spawn(state.clone(), ingest_workers);
         workers.extend(crate::jobs::worker::spawn(state.clone(), job_workers));
+        workers.push(crate::vector::spawn_optimizer(
+            state.vectors.clone(),
+            OPTIMIZE_EVERY,
+        ));
         let models = state.clone();
         workers.push(tokio::spawn(async move {
             models.generation.keep_models_fresh().await

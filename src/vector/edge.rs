@@ -13,12 +13,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use qdrant_edge::{
     CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
-    EdgeVectorParams, FieldIndexOperations, Fusion as EFusion, Memory, Modifier, NamedQuery,
-    PayloadFieldSchema, PayloadSchemaType, PointInsertOperations, PointOperations, Prefetch,
-    QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal,
-    WithPayloadInterface, WithVector,
+    EdgeVectorParams, FieldIndexOperations, Fusion as EFusion, HnswIndexConfig, Memory, Modifier,
+    NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointInsertOperations, PointOperations,
+    Prefetch, QuantizationConfig, QueryEnum, QueryRequest, ScalarQuantizationConfig, ScalarType,
+    ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal, WithPayloadInterface, WithVector,
 };
 use uuid::Uuid;
+
+use crate::config::Quantization;
 
 use super::{
     validate_collection_name as validate_name, CollectionSettings, Filter, Fusion, Hit, IndexKind,
@@ -49,7 +51,7 @@ pub struct EdgeStore {
     /// Serialises creating and dropping collections (which touch the disk at length) without
     /// blocking readers of `collections`.
     lifecycle: tokio::sync::Mutex<()>,
-    /// How new collections are stored (only the `on_disk_*` fields apply to one local shard).
+    /// How new collections are stored (only the placement fields apply to one local shard).
     settings: CollectionSettings,
 }
 
@@ -100,8 +102,35 @@ impl EdgeStore {
     /// Meant for a background task after bulk ingestion, never per request. Returns whether
     /// anything was optimised.
     pub async fn optimize(&self, collection: &str) -> VectorResult<bool> {
-        self.with_collection(collection, |c| c.shard.optimize().map_err(convert::error))
-            .await
+        self.with_collection(collection, Collection::optimize).await
+    }
+
+    /// Optimise, one after the other, the collections written since their last optimisation
+    /// (and each once after opening): what a Qdrant server's optimizers do after updates. The
+    /// engine's planner decides what is worth doing (index a segment past its size threshold,
+    /// merge small ones), so a call with nothing to do costs little. Returns how many
+    /// collections were optimised; a collection dropped meanwhile is skipped.
+    pub async fn optimize_written(&self) -> VectorResult<usize> {
+        let due: Vec<(String, Arc<Collection>)> = self
+            .collections
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, c)| {
+                let done = c.optimized.load(Ordering::SeqCst);
+                done == u64::MAX || c.applied.load(Ordering::SeqCst) > done
+            })
+            .map(|(name, c)| (name.clone(), c.clone()))
+            .collect();
+        let mut optimized = 0;
+        for (name, collection) in due {
+            if self.collection(&name).is_err() {
+                continue;
+            }
+            let worked = blocking(move || collection.optimize()).await?;
+            optimized += usize::from(worked);
+        }
+        Ok(optimized)
     }
 
     /// Up to `limit` points of `collection` with their vectors and payloads, by id from
@@ -168,6 +197,12 @@ struct Collection {
     shard: EdgeShard,
     /// Writes applied so far (counted once `update` has returned).
     applied: AtomicU64,
+    /// The `applied` count when the last optimisation began; `u64::MAX` before the first one
+    /// since this process opened the collection.
+    optimized: AtomicU64,
+    /// Held while optimising: two optimisations of one shard at once could plan the same
+    /// segments.
+    optimizing: Mutex<()>,
     /// Writes known to be on disk: the `applied` count read just before the last flush began.
     /// Held while flushing, so concurrent writers queue behind one flush and most find their
     /// write already covered by it.
@@ -179,8 +214,23 @@ impl Collection {
         Collection {
             shard,
             applied: AtomicU64::new(0),
+            optimized: AtomicU64::new(u64::MAX),
+            optimizing: Mutex::new(()),
             flushed: Mutex::new(0),
         }
+    }
+
+    /// Let the engine build indexes and merge segments, one optimisation at a time; records
+    /// the writes it covers for `optimize_written`.
+    fn optimize(&self) -> VectorResult<bool> {
+        let _one = self
+            .optimizing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let started = self.applied.load(Ordering::SeqCst);
+        let worked = self.shard.optimize().map_err(convert::error)?;
+        self.optimized.store(started, Ordering::SeqCst);
+        Ok(worked)
     }
 
     /// Apply a write and return once it is durable.
@@ -435,6 +485,10 @@ impl VectorStore for EdgeStore {
         EdgeStore::optimize(self, collection).await.map(|_| ())
     }
 
+    async fn optimize_written(&self) -> VectorResult<usize> {
+        EdgeStore::optimize_written(self).await
+    }
+
     async fn query(&self, collection: &str, query: &Query) -> VectorResult<Vec<Hit>> {
         let request = query_request(query)?;
         if query.limit == 0 {
@@ -528,18 +582,31 @@ fn dense_dim(shard: &EdgeShard) -> VectorResult<usize> {
 }
 
 fn shard_config(dim: usize, settings: CollectionSettings) -> EdgeConfig {
+    let index_memory = Memory::from_on_disk_heap(settings.on_disk_index);
+    let mut dense = EdgeVectorParams::builder(dim, Distance::Cosine)
+        .memory(Memory::from_on_disk(settings.on_disk_vectors))
+        .hnsw_config(HnswIndexConfig {
+            memory: Some(Memory::from_on_disk(settings.on_disk_index)),
+            ..HnswIndexConfig::default()
+        });
+    if settings.quantization == Quantization::Int8 {
+        #[allow(deprecated)] // `always_ram`: superseded by `memory`, left unset
+        let int8 = ScalarQuantizationConfig {
+            r#type: ScalarType::Int8,
+            quantile: Some(0.99),
+            always_ram: None,
+            memory: Some(Memory::Pinned),
+        };
+        dense = dense.quantization_config(QuantizationConfig::from(int8));
+    }
     EdgeConfig::builder()
-        .vector(
-            DENSE,
-            EdgeVectorParams::builder(dim, Distance::Cosine)
-                .memory(Memory::from_on_disk(settings.on_disk_vectors))
-                .build(),
-        )
+        .vector(DENSE, dense.build())
         .payload_memory(Memory::from_on_disk(settings.on_disk_payload))
         .sparse_vector(
             SPARSE,
             EdgeSparseVectorParams::builder()
                 .modifier(Modifier::Idf)
+                .memory(index_memory)
                 .build(),
         )
         // Requests already run in parallel on the blocking pool; a per-shard pool of one thread

@@ -2,6 +2,8 @@
 //! and a Qdrant server or cluster through qdrant-client (`qdrant`). Backend types stay inside
 //! their adapter; the rest of ragway speaks only the types below.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -60,8 +62,8 @@ pub struct Query {
 }
 
 /// How new collections are laid out. A Qdrant server honours every field; Qdrant Edge (one
-/// shard in this process) only the two `on_disk_*` ones, and the configuration refuses the
-/// others there. Existing collections keep the settings they were created with.
+/// shard in this process) only the placement ones (`on_disk_*`, `quantization`), and the
+/// configuration refuses the others there. Existing collections keep the settings they were created with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectionSettings {
     /// Shards a collection is split into (spread over the cluster's nodes).
@@ -75,6 +77,11 @@ pub struct CollectionSettings {
     pub on_disk_vectors: bool,
     /// Keep payloads (the chunk text and metadata) on disk instead of in RAM.
     pub on_disk_payload: bool,
+    /// Keep the HNSW graph and the sparse index on disk (memory-mapped, read on demand).
+    pub on_disk_index: bool,
+    /// Keep an int8 copy of the dense vectors in RAM, searched first and rescored with the
+    /// originals.
+    pub quantization: crate::config::Quantization,
 }
 
 impl From<&crate::config::VectorStoreConfig> for CollectionSettings {
@@ -86,6 +93,8 @@ impl From<&crate::config::VectorStoreConfig> for CollectionSettings {
             write_consistency_factor: c.write_consistency_factor,
             on_disk_vectors: c.on_disk_vectors,
             on_disk_payload: c.on_disk_payload,
+            on_disk_index: c.on_disk_index,
+            quantization: c.quantization,
         }
     }
 }
@@ -193,4 +202,35 @@ pub trait VectorStore: Send + Sync + 'static {
     async fn optimize(&self, _collection: &str) -> VectorResult<()> {
         Ok(())
     }
+    /// Optimise the collections written since their last optimisation (and each once after
+    /// start-up), as far as the engine finds it worth it; how many were optimised. A Qdrant
+    /// server does this by itself, so the default does nothing.
+    async fn optimize_written(&self) -> VectorResult<usize> {
+        Ok(0)
+    }
+}
+
+/// Run `optimize_written` every `every` until aborted, logging what it did: without it, an
+/// embedded collection filled by uploads would be searched by brute force forever.
+pub fn spawn_optimizer(
+    vectors: Arc<dyn VectorStore>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let started = std::time::Instant::now();
+            match vectors.optimize_written().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    collections = n,
+                    ms = started.elapsed().as_millis() as u64,
+                    "optimised collections (search indexes built, small segments merged)"
+                ),
+                Err(err) => {
+                    tracing::warn!(error = %err, "optimising collections failed; retried later")
+                }
+            }
+        }
+    })
 }

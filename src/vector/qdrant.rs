@@ -8,13 +8,16 @@ use std::time::Duration;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
     CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Fusion as QFusion, Modifier, PayloadSchemaType,
-    PointsIdsList, PrefetchQueryBuilder, Query as QQuery, QueryPointsBuilder, ScrollPointsBuilder,
+    DeletePointsBuilder, Distance, FieldType, Fusion as QFusion, HnswConfigDiffBuilder, Modifier,
+    PayloadSchemaType, PointsIdsList, PrefetchQueryBuilder, QuantizationType, Query as QQuery,
+    QueryPointsBuilder, ScalarQuantizationBuilder, ScrollPointsBuilder, SparseIndexConfigBuilder,
     SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, VectorInput,
     VectorParamsBuilder, VectorsConfigBuilder,
 };
 use qdrant_client::Qdrant;
 use uuid::Uuid;
+
+use crate::config::Quantization;
 
 use super::{
     validate_collection_name, CollectionSettings, Filter, Fusion, Hit, IndexKind, Point, Query,
@@ -136,15 +139,25 @@ impl QdrantStore {
     async fn create(&self, name: &str, dim: usize) -> VectorResult<()> {
         let settings = self.settings;
         let mut vectors = VectorsConfigBuilder::default();
-        vectors.add_named_vector_params(
-            DENSE,
-            VectorParamsBuilder::new(dim as u64, Distance::Cosine)
-                .on_disk(settings.on_disk_vectors),
-        );
+        // The `on_disk` flags, not `memory`: Qdrant 1.19 servers know only these.
+        let mut dense = VectorParamsBuilder::new(dim as u64, Distance::Cosine)
+            .on_disk(settings.on_disk_vectors)
+            .hnsw_config(HnswConfigDiffBuilder::default().on_disk(settings.on_disk_index));
+        if settings.quantization == Quantization::Int8 {
+            dense = dense.quantization_config(
+                ScalarQuantizationBuilder::default()
+                    .r#type(QuantizationType::Int8.into())
+                    .quantile(0.99)
+                    .always_ram(true),
+            );
+        }
+        vectors.add_named_vector_params(DENSE, dense);
         let mut sparse = SparseVectorsConfigBuilder::default();
         sparse.add_named_vector_params(
             SPARSE,
-            SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+            SparseVectorParamsBuilder::default()
+                .modifier(Modifier::Idf)
+                .index(SparseIndexConfigBuilder::default().on_disk(settings.on_disk_index)),
         );
         let request = CreateCollectionBuilder::new(self.name(name)?)
             .vectors_config(vectors)

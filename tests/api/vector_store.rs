@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
+use ragway::config::Quantization;
 use ragway::vector::edge::EdgeStore;
 use ragway::vector::qdrant::{QdrantOptions, QdrantStore};
 use ragway::vector::{
     CollectionSettings, Condition, Filter, Fusion, Hit, IndexKind, MatchValue, Point, Query,
     RangeBounds, SearchMode, SparseVec, VectorError, VectorStore,
 };
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 const DIM: usize = 4;
@@ -961,19 +962,36 @@ async fn edge_creates_collections_with_the_on_disk_settings() {
     let placement = |name: &str| {
         let text = std::fs::read_to_string(dir.path().join(name).join("edge_config.json")).unwrap();
         let config: Value = serde_json::from_str(&text).unwrap();
-        (
-            config["vectors"]["dense"]["memory"].clone(),
+        let dense = &config["vectors"]["dense"];
+        [
+            dense["memory"].clone(),
             config["payload_memory"].clone(),
-        )
+            dense["hnsw_config"]["memory"].clone(),
+            config["sparse_vectors"]["sparse"]["memory"].clone(),
+            dense["quantization_config"]["scalar"]["type"].clone(),
+            dense["quantization_config"]["scalar"]["memory"].clone(),
+        ]
     };
     let settings = CollectionSettings {
         on_disk_vectors: true,
         on_disk_payload: false,
+        on_disk_index: true,
+        quantization: Quantization::Int8,
         ..CollectionSettings::default()
     };
     let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open_with(dir.path(), settings).unwrap());
     filled(&store, "disk").await;
-    assert_eq!(placement("disk"), (json!("cold"), json!("cached")));
+    assert_eq!(
+        placement("disk"),
+        [
+            json!("cold"),
+            json!("cached"),
+            json!("cold"),
+            json!("cold"),
+            json!("int8"),
+            json!("pinned")
+        ]
+    );
     let hits = store
         .query("disk", &dense([1.0, 0.0, 0.0, 0.0], 3))
         .await
@@ -984,9 +1002,102 @@ async fn edge_creates_collections_with_the_on_disk_settings() {
     store.ensure_collection("ram", DIM).await.unwrap();
     assert_eq!(
         placement("ram"),
-        (json!("cached"), json!("cold")),
-        "the defaults: vectors in RAM, payloads on disk"
+        [
+            json!("cached"),
+            json!("cold"),
+            json!("cached"),
+            json!("pinned"),
+            Value::Null,
+            Value::Null
+        ],
+        "the defaults: vectors and indexes in RAM, payloads on disk, no quantization"
     );
+}
+
+/// The server's background optimiser (`optimize_written`) builds the search index of a
+/// collection filled by writes, once; a collection not written since is left alone; searches
+/// answer the same before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_optimizes_written_collections() {
+    const BIG: usize = 384;
+    let dir = tempfile::tempdir().unwrap();
+    let store = EdgeStore::open(dir.path()).unwrap();
+    store.ensure_collection("big", BIG).await.unwrap();
+    store.ensure_collection("small", DIM).await.unwrap();
+    // 16,000 × 384 floats: 24.6 MB, past the engine's 10 MB threshold for an HNSW index.
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut unit = move || {
+        let v: Vec<f32> = (0..BIG)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    for batch in 0..16u128 {
+        let points = (0..1000u128)
+            .map(|i| Point {
+                id: Uuid::from_u128(batch * 1000 + i + 1),
+                dense: unit(),
+                sparse: sparse_vec(&[(1, 1.0)]),
+                payload: Map::new(),
+            })
+            .collect();
+        store.upsert("big", points).await.unwrap();
+    }
+    let probe = Query {
+        dense: Some(unit()),
+        candidates: 5,
+        limit: 5,
+        ..dense([0.0; DIM], 5)
+    };
+    let indexed = |name: &str| {
+        walkdir(&dir.path().join(name))
+            .iter()
+            .any(|p| p.ends_with("hnsw_config.json"))
+    };
+    let before = store.query("big", &probe).await.unwrap();
+    assert!(!indexed("big"), "no index before optimising");
+    assert_eq!(
+        store.optimize_written().await.unwrap(),
+        1,
+        "only `big` had work"
+    );
+    assert!(indexed("big"), "the HNSW index was built");
+    assert!(!indexed("small"));
+    assert_eq!(
+        store.optimize_written().await.unwrap(),
+        0,
+        "nothing written since"
+    );
+    let after = store.query("big", &probe).await.unwrap();
+    // HNSW is approximate (and built by several threads): the exact nearest point must still
+    // be among the five found.
+    assert!(
+        ids(&after).contains(&ids(&before)[0]),
+        "{:?} vs {:?}",
+        ids(&after),
+        ids(&before)
+    );
+    assert_eq!(store.count("big", None).await.unwrap(), 16_000);
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
 
 /// Qdrant Edge's one way to be unavailable: its directory gone (a lost volume).
@@ -1151,6 +1262,8 @@ async fn qdrant_server_creates_collections_with_the_cluster_settings() {
         write_consistency_factor: 1,
         on_disk_vectors: true,
         on_disk_payload: false,
+        on_disk_index: true,
+        quantization: Quantization::Int8,
     };
     let store = server(&server_url(), &prefix, settings);
     store.ensure_collection("laid_out", DIM).await.unwrap();
@@ -1169,11 +1282,31 @@ async fn qdrant_server_creates_collections_with_the_cluster_settings() {
     assert_eq!(p.replication_factor, Some(1));
     assert_eq!(p.write_consistency_factor, Some(1));
     assert!(!p.on_disk_payload);
-    let dense_on_disk = match p.vectors_config.unwrap().config.unwrap() {
-        qdrant_client::qdrant::vectors_config::Config::ParamsMap(map) => map.map["dense"].on_disk,
+    let dense_params = match p.vectors_config.unwrap().config.unwrap() {
+        qdrant_client::qdrant::vectors_config::Config::ParamsMap(map) => map.map["dense"].clone(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(dense_on_disk, Some(true));
+    assert_eq!(dense_params.on_disk, Some(true));
+    assert_eq!(dense_params.hnsw_config.unwrap().on_disk, Some(true));
+    match dense_params
+        .quantization_config
+        .unwrap()
+        .quantization
+        .unwrap()
+    {
+        qdrant_client::qdrant::quantization_config::Quantization::Scalar(q) => {
+            assert_eq!(
+                q.r#type,
+                qdrant_client::qdrant::QuantizationType::Int8 as i32
+            );
+            assert_eq!(q.always_ram, Some(true));
+        }
+        other => panic!("{other:?}"),
+    }
+    let sparse_index = p.sparse_vectors_config.unwrap().map["sparse"]
+        .index
+        .unwrap();
+    assert_eq!(sparse_index.on_disk, Some(true));
     // Points spread over three shards still answer as one collection.
     assert_eq!(store.count("laid_out", None).await.unwrap(), 5);
     let hits = store
