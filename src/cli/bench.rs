@@ -58,24 +58,13 @@ pub enum BenchCommand {
     },
     /// A knowledge base of `--chunks` synthetic chunks (random unit vectors, BM25 of
     /// Zipf-distributed words) in the embedded store: load and optimise times, RSS after
-    /// loading, after optimising and during queries, size on disk, and hybrid search latency
-    /// at each concurrency (the engine alone: the query vectors are made beforehand).
-    Scale {
-        #[arg(long, default_value_t = 1_000_000)]
-        chunks: usize,
-        /// Keep dense vectors in RAM (default: on disk, memory-mapped, as
-        /// `vector_store.on_disk_vectors = true` sets for large knowledge bases).
-        #[arg(long)]
-        in_ram: bool,
-        /// Searches per concurrency level.
-        #[arg(long, default_value_t = 2000)]
-        queries: usize,
-        #[arg(long, value_delimiter = ',', default_value = "1,32")]
-        concurrency: Vec<usize>,
-        /// One JSON object per line instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// loading and after optimising, size on disk; then, in a new process that opens the data
+    /// as a restarted server would, hybrid search latency at each concurrency and its RSS (the
+    /// engine alone: the query vectors are made beforehand).
+    Scale(scale::ScaleArgs),
+    /// The search half of `bench scale` (it runs this itself).
+    #[command(hide = true)]
+    ScaleSearch(scale::SearchArgs),
     /// Re-index a knowledge base built from a BEIR corpus (to other chunk sizes) while a loop
     /// searches it: the job's rate, and search latency before and during, with how many
     /// searches came back empty or failed.
@@ -117,13 +106,8 @@ pub async fn run(cmd: BenchCommand, base: Config) -> anyhow::Result<()> {
             concurrency,
             json,
         } => chat(base, chunks, requests, &concurrency, json).await,
-        BenchCommand::Scale {
-            chunks,
-            in_ram,
-            queries,
-            concurrency,
-            json,
-        } => scale::run(base, chunks, !in_ram, queries, &concurrency, json).await,
+        BenchCommand::Scale(args) => scale::run(base, args).await,
+        BenchCommand::ScaleSearch(args) => scale::search(base, args).await,
         BenchCommand::Reindex {
             dir,
             limit,

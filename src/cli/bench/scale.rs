@@ -6,14 +6,15 @@
 //! words in few). Queries are made beforehand the same way and go straight to the store, so
 //! the latency is the engine's hybrid search, not the embedder's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use serde_json::{json, Value};
 
-use ragway::config::Config;
+use ragway::config::{Config, Quantization};
 use ragway::documents;
 use ragway::state::AppState;
 use ragway::store::knowledge::KnowledgeBase;
@@ -25,24 +26,106 @@ use super::{new_kb, next, percentile, round2, scratch_config, unit_vector, Scrat
 
 const VOCABULARY: u64 = 30_000;
 
-pub async fn run(
-    base: Config,
+/// Where a collection keeps its parts (the `vector_store.*` placement keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// The defaults: dense vectors, HNSW graph and sparse index in RAM, payload on disk.
+    Ram,
+    /// Dense vectors and payload on disk (`on_disk_vectors`), indexes in RAM.
+    DiskVectors,
+    /// For large knowledge bases: vectors, indexes and payload on disk, an int8 copy of the
+    /// dense vectors in RAM (`on_disk_vectors`, `on_disk_index`, `quantization = "int8"`).
+    Disk,
+}
+
+impl Layout {
+    /// The name `--layout` takes.
+    fn name(self) -> &'static str {
+        match self {
+            Layout::Ram => "ram",
+            Layout::DiskVectors => "disk-vectors",
+            Layout::Disk => "disk",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScaleArgs {
+    #[arg(long, default_value_t = 1_000_000)]
     chunks: usize,
-    on_disk: bool,
+    #[arg(long, value_enum, default_value_t = Layout::Disk)]
+    layout: Layout,
+    /// Searches per concurrency level.
+    #[arg(long, default_value_t = 2000)]
     queries: usize,
-    concurrency: &[usize],
-    as_json: bool,
-) -> anyhow::Result<()> {
-    anyhow::ensure!(chunks >= 1, "--chunks must be at least 1");
-    anyhow::ensure!(queries >= 1, "--queries must be at least 1");
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    concurrency: Vec<usize>,
+    /// One JSON object per line instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The search half of `bench scale`, run by it in a fresh process over the data it built.
+#[derive(Debug, clap::Args)]
+pub struct SearchArgs {
+    /// The data dir `bench scale` built.
+    #[arg(long)]
+    dir: PathBuf,
+    #[arg(long, value_enum)]
+    layout: Layout,
+    #[arg(long)]
+    queries: usize,
+    #[arg(long, value_delimiter = ',')]
+    concurrency: Vec<usize>,
+}
+
+/// What building the knowledge base took.
+struct Built {
+    load_s: f64,
+    optimize_s: f64,
+    start_mb: f64,
+    loaded_mb: f64,
+    optimized_mb: f64,
+    /// The anonymous part of `optimized_mb` (the rest is memory-mapped files' pages).
+    optimized_anon_mb: f64,
+    disk_mb: f64,
+}
+
+pub async fn run(base: Config, args: ScaleArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.chunks >= 1, "--chunks must be at least 1");
+    anyhow::ensure!(args.queries >= 1, "--queries must be at least 1");
     let scratch = Scratch::new()?;
-    let mut config = scratch_config(&base, scratch.path());
-    config.vector_store.on_disk_vectors = on_disk;
-    config.vector_store.on_disk_payload = true;
+    let built = build(
+        layout_config(&base, scratch.path(), args.layout),
+        args.chunks,
+    )
+    .await?;
+    eprintln!("searching from a new process that opens the data, as a restarted server would …");
+    let rows = search_in_child(scratch.path(), &args)?;
+    report(&args, &built, &rows);
+    Ok(())
+}
+
+/// A config over `dir` with `layout`'s placement keys.
+fn layout_config(base: &Config, dir: &Path, layout: Layout) -> Config {
+    let mut config = scratch_config(base, dir);
+    let store = &mut config.vector_store;
+    store.on_disk_payload = true;
+    store.on_disk_vectors = layout != Layout::Ram;
+    store.on_disk_index = layout == Layout::Disk;
+    store.quantization = match layout {
+        Layout::Disk => Quantization::Int8,
+        Layout::Ram | Layout::DiskVectors => Quantization::None,
+    };
+    config
+}
+
+/// Load `chunks` synthetic chunks and optimise, in this process; the state is closed after.
+async fn build(config: Config, chunks: usize) -> anyhow::Result<Built> {
+    let dir = config.data_dir.clone();
     let state = Arc::new(AppState::load(config, None).await?);
     let kb = new_kb(&state, "bench").await?;
     let start_mb = rss_mb();
-
     let t = Instant::now();
     load(&state, &kb, chunks).await?;
     let load_s = t.elapsed().as_secs_f64();
@@ -51,13 +134,109 @@ pub async fn run(
     let t = Instant::now();
     state.vectors.optimize(&kb.collection).await?;
     let optimize_s = t.elapsed().as_secs_f64();
-    let optimized_mb = rss_mb();
-    let disk_mb = disk_bytes(scratch.path()) as f64 / 1e6;
+    let (optimized_mb, optimized_anon_mb) = (rss_mb(), status_mb("RssAnon:"));
+    let disk_mb = disk_bytes(&dir) as f64 / 1e6;
     eprintln!("optimized in {optimize_s:.1} s (RSS {optimized_mb:.0} MB, {disk_mb:.0} MB on disk)");
+    Ok(Built {
+        load_s,
+        optimize_s,
+        start_mb,
+        loaded_mb,
+        optimized_mb,
+        optimized_anon_mb,
+        disk_mb,
+    })
+}
 
+/// Run `ragway bench scale-search` over `dir` and collect its rows (one JSON object each).
+fn search_in_child(dir: &Path, args: &ScaleArgs) -> anyhow::Result<Vec<Value>> {
+    let exe = std::env::current_exe().context("finding this program to run the searches")?;
+    let layout = args.layout.name();
+    let concurrency: Vec<String> = args.concurrency.iter().map(usize::to_string).collect();
+    let out = std::process::Command::new(exe)
+        .args(["bench", "scale-search", "--layout", layout])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--queries", &args.queries.to_string()])
+        .args(["--concurrency", &concurrency.join(",")])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running the searches")?;
+    anyhow::ensure!(out.status.success(), "the searches failed: {}", out.status);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).context("reading a row of the searches"))
+        .collect()
+}
+
+fn report(args: &ScaleArgs, built: &Built, rows: &[Value]) {
+    let layout = args.layout.name();
+    if args.json {
+        for row in rows {
+            let mut row = row.clone();
+            row["chunks"] = json!(args.chunks);
+            row["layout"] = json!(layout);
+            row["rss_after_load_mb"] = json!(round2(built.loaded_mb));
+            row["rss_after_optimize_mb"] = json!(round2(built.optimized_mb));
+            row["rss_anon_after_optimize_mb"] = json!(round2(built.optimized_anon_mb));
+            row["disk_mb"] = json!(round2(built.disk_mb));
+            row["load_s"] = json!(round2(built.load_s));
+            row["optimize_s"] = json!(round2(built.optimize_s));
+            println!("{row}");
+        }
+        return;
+    }
+    println!("{} chunks, layout {layout}", args.chunks);
+    println!(
+        "building: RSS start {:.0} MB, after load {:.0} MB, after optimize {:.0} MB (anonymous {:.0}); on disk {:.0} MB",
+        built.start_mb, built.loaded_mb, built.optimized_mb, built.optimized_anon_mb, built.disk_mb
+    );
+    println!(
+        "load {:.1} s ({:.0} chunks/s), optimize {:.1} s",
+        built.load_s,
+        args.chunks as f64 / built.load_s,
+        built.optimize_s
+    );
+    println!(
+        "searching (a new process: opened in {} s, RSS after open {} MB)",
+        rows.first().map_or(Value::Null, |r| r["open_s"].clone()),
+        rows.first()
+            .map_or(Value::Null, |r| r["rss_after_open_mb"].clone())
+    );
+    println!(
+        "{:>6} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}",
+        "conc", "p50 ms", "p99 ms", "searches/s", "RSS peak MB", "anon MB", "file MB"
+    );
+    for r in rows {
+        println!(
+            "{:>6} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}",
+            r["concurrency"],
+            r["p50_ms"],
+            r["p99_ms"],
+            r["searches_per_s"],
+            r["rss_mb"],
+            r["rss_anon_mb"],
+            r["rss_file_mb"]
+        );
+    }
+}
+
+/// `bench scale-search`: open the data dir as `serve` would, warm up with 200 searches, then
+/// `queries` hybrid searches at each concurrency; one JSON object per line with the latencies
+/// and this process's resident set (peak VmRSS, and its anonymous and file-backed parts).
+pub async fn search(base: Config, args: SearchArgs) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let state = Arc::new(AppState::load(layout_config(&base, &args.dir, args.layout), None).await?);
+    let kb = state
+        .db
+        .get_kb("bench", "bench")
+        .await?
+        .context("no knowledge base `bench` in --dir: not made by `ragway bench scale`")?;
+    let open_s = t.elapsed().as_secs_f64();
+    let opened_mb = rss_mb();
     let dim = state.pipeline.embedder.dim();
     let mut rng = 0xD1B5_4A32_D192_ED03u64;
-    let made: Vec<Query> = (0..queries.min(5000))
+    let made: Vec<Query> = (0..args.queries.min(5000))
         .map(|_| query(&state, &mut rng, dim))
         .collect();
     let made = Arc::new(made);
@@ -65,38 +244,16 @@ pub async fn run(
     for q in made.iter().take(200) {
         state.vectors.query(&kb.collection, q).await?;
     }
-
-    if !as_json {
+    for &c in &args.concurrency {
+        let (lat, rate, rss_peak) = search_load(&state, &kb, &made, args.queries, c.max(1)).await?;
         println!(
-            "{chunks} chunks, dim {dim}, dense vectors {}; payload on disk",
-            if on_disk { "on disk (mmap)" } else { "in RAM" }
+            "{}",
+            json!({"concurrency": c, "queries": lat.len(), "p50_ms": round2(percentile(&lat, 0.5)),
+                "p99_ms": round2(percentile(&lat, 0.99)), "searches_per_s": round2(rate),
+                "rss_mb": rss_peak, "rss_anon_mb": round2(status_mb("RssAnon:")),
+                "rss_file_mb": round2(status_mb("RssFile:")), "open_s": round2(open_s),
+                "rss_after_open_mb": round2(opened_mb)})
         );
-        println!("RSS: start {start_mb:.0} MB, after load {loaded_mb:.0} MB, after optimize {optimized_mb:.0} MB; on disk {disk_mb:.0} MB");
-        println!(
-            "load {load_s:.1} s ({:.0} chunks/s), optimize {optimize_s:.1} s",
-            chunks as f64 / load_s
-        );
-        println!(
-            "{:>6} {:>10} {:>10} {:>10} {:>14} {:>14}",
-            "conc", "p50 ms", "p99 ms", "searches/s", "RSS peak MB", "RSS anon MB"
-        );
-    }
-    for &c in concurrency {
-        let (lat, rate, rss_peak) = search_load(&state, &kb, &made, queries, c.max(1)).await?;
-        let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
-        let anon = rss_anon_mb();
-        if as_json {
-            println!(
-                "{}",
-                json!({"chunks": chunks, "on_disk": on_disk, "rss_mb": rss_peak, "rss_anon_mb": round2(anon),
-                    "rss_after_load_mb": round2(loaded_mb), "rss_after_optimize_mb": round2(optimized_mb),
-                    "disk_mb": round2(disk_mb), "load_s": round2(load_s), "optimize_s": round2(optimize_s),
-                    "p50_ms": round2(p50), "p99_ms": round2(p99), "searches_per_s": round2(rate),
-                    "concurrency": c, "queries": lat.len()})
-            );
-        } else {
-            println!("{c:>6} {p50:>10.2} {p99:>10.2} {rate:>10.1} {rss_peak:>14.0} {anon:>14.0}");
-        }
     }
     Ok(())
 }
@@ -252,13 +409,14 @@ async fn search_load(
 
 /// This process's resident set (MB), from /proc (0 where there is none).
 fn rss_mb() -> f64 {
-    status_kib("self", "VmRSS:") as f64 / 1024.0
+    status_mb("VmRSS:")
 }
 
-/// The anonymous part of the resident set: what the kernel cannot drop and re-read from a
-/// file (memory-mapped vectors and payload count in RSS but not here).
-fn rss_anon_mb() -> f64 {
-    status_kib("self", "RssAnon:") as f64 / 1024.0
+/// A field of this process's /proc status in MB: `RssAnon:` is what the kernel cannot drop
+/// and re-read from a file; `RssFile:` the memory-mapped files' pages (vectors, indexes,
+/// payload), which it drops under memory pressure.
+fn status_mb(field: &str) -> f64 {
+    status_kib("self", field) as f64 / 1024.0
 }
 
 /// Bytes allocated on disk under `dir` (sparse files count what they use).
