@@ -109,26 +109,30 @@ impl EdgeStore {
     /// (and each once after opening): what a Qdrant server's optimizers do after updates. The
     /// engine's planner decides what is worth doing (index a segment past its size threshold,
     /// merge small ones), so a call with nothing to do costs little. Returns how many
-    /// collections were optimised; a collection dropped meanwhile is skipped.
+    /// collections were optimised; a collection dropped meanwhile is skipped, one that fails
+    /// is logged and stays due.
     pub async fn optimize_written(&self) -> VectorResult<usize> {
-        let due: Vec<(String, Arc<Collection>)> = self
+        let due: Vec<String> = self
             .collections
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .filter(|(_, c)| {
-                let done = c.optimized.load(Ordering::SeqCst);
-                done == u64::MAX || c.applied.load(Ordering::SeqCst) > done
-            })
-            .map(|(name, c)| (name.clone(), c.clone()))
+            .filter(|(_, c)| c.written_since_optimized())
+            .map(|(name, _)| name.clone())
             .collect();
         let mut optimized = 0;
-        for (name, collection) in due {
-            if self.collection(&name).is_err() {
+        // One collection held at a time: dropping a collection waits for the calls that hold
+        // it, and should not wait for the others' optimisations.
+        for name in due {
+            let Ok(collection) = self.collection(&name) else {
                 continue;
+            };
+            // One failing collection (a full disk, say) must not keep the others waiting: it
+            // stays due and is tried again on the next pass.
+            match blocking(move || collection.optimize()).await {
+                Ok(worked) => optimized += usize::from(worked),
+                Err(err) => tracing::warn!(collection = %name, error = %err, "optimising failed"),
             }
-            let worked = blocking(move || collection.optimize()).await?;
-            optimized += usize::from(worked);
         }
         Ok(optimized)
     }
@@ -218,6 +222,12 @@ impl Collection {
             optimizing: Mutex::new(()),
             flushed: Mutex::new(0),
         }
+    }
+
+    /// Written since the last optimisation began, or not optimised since it was opened.
+    fn written_since_optimized(&self) -> bool {
+        let done = self.optimized.load(Ordering::SeqCst);
+        done == u64::MAX || self.applied.load(Ordering::SeqCst) > done
     }
 
     /// Let the engine build indexes and merge segments, one optimisation at a time; records

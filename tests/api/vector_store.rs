@@ -1283,7 +1283,7 @@ async fn qdrant_server_creates_collections_with_the_cluster_settings() {
     assert_eq!(p.write_consistency_factor, Some(1));
     assert!(!p.on_disk_payload);
     let dense_params = match p.vectors_config.unwrap().config.unwrap() {
-        qdrant_client::qdrant::vectors_config::Config::ParamsMap(map) => map.map["dense"].clone(),
+        qdrant_client::qdrant::vectors_config::Config::ParamsMap(map) => map.map["dense"],
         other => panic!("{other:?}"),
     };
     assert_eq!(dense_params.on_disk, Some(true));
