@@ -199,6 +199,11 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
         .unwrap_or_else(|| config.data_dir.join("eval").join(&name));
     let state = Arc::new(AppState::load(eval_config(config, &data_dir), None).await?);
     let (kb, ingest) = ingest(&state, &corpus, &name, args.threads).await?;
+    if args.optimize {
+        let started = Instant::now();
+        state.vectors.optimize(&kb.collection).await?;
+        eprintln!("optimised in {:.1} s", started.elapsed().as_secs_f64());
+    }
 
     let mut results = Vec::new();
     for (label, params, diversity) in configurations(args) {
@@ -218,8 +223,9 @@ pub async fn run(config: &Config, args: &BeirArgs) -> anyhow::Result<BeirReport>
     })
 }
 
-/// The evaluation's configuration: the main one's model, embedder layout and chunking
-/// settings, its own embedded stores in `data_dir`, no ingest workers of its own (the
+/// The evaluation's configuration: the main one's model, embedder layout, chunking settings
+/// and collection layout (`vector_store.on_disk_*`, `quantization`), its own embedded stores
+/// in `data_dir`, no ingest workers of its own (the
 /// evaluation drives them), no generation backends.
 pub fn eval_config(main: &Config, data_dir: &Path) -> Config {
     let mut c = main.clone();
@@ -227,7 +233,14 @@ pub fn eval_config(main: &Config, data_dir: &Path) -> Config {
     c.embedding.onnxruntime_path = Some(main.onnxruntime_path());
     c.data_dir = data_dir.to_path_buf();
     c.database = Default::default();
-    c.vector_store = Default::default();
+    // Embedded stores, laid out as the main configuration asks.
+    c.vector_store = ragway::config::VectorStoreConfig {
+        on_disk_vectors: main.vector_store.on_disk_vectors,
+        on_disk_payload: main.vector_store.on_disk_payload,
+        on_disk_index: main.vector_store.on_disk_index,
+        quantization: main.vector_store.quantization,
+        ..Default::default()
+    };
     c.ingest.workers = 0;
     c.generation = Default::default();
     c.rerankers = Vec::new();

@@ -96,6 +96,11 @@ pub struct BeirArgs {
     /// `embedding.threads` / `embedding.intra_threads`, by default from the cores).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Build the search indexes before searching, as `serve`'s background optimiser does
+    /// (without it, the engine searches the freshly written segments exactly): measures the
+    /// approximate path (HNSW, and the int8 copy with `vector_store.quantization`).
+    #[arg(long)]
+    pub optimize: bool,
 }
 
 impl BeirArgs {
@@ -115,6 +120,7 @@ impl BeirArgs {
             data_dir: None,
             limit_queries: None,
             threads: 2,
+            optimize: false,
         }
     }
 }
