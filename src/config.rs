@@ -263,8 +263,8 @@ pub struct VectorStoreConfig {
     /// New collections keep their indexes (the HNSW graph, the sparse index) on disk,
     /// memory-mapped and read as searches need them, not in RAM.
     pub on_disk_index: bool,
-    /// New collections also keep a quantized copy of each dense vector in RAM and search it,
-    /// rescoring the best candidates with the original vectors.
+    /// New collections also keep a quantized copy of each dense vector in RAM and search it
+    /// instead of the originals (Qdrant's default for scalar int8: no rescoring).
     pub quantization: Quantization,
 }
 

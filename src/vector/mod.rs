@@ -63,7 +63,8 @@ pub struct Query {
 
 /// How new collections are laid out. A Qdrant server honours every field; Qdrant Edge (one
 /// shard in this process) only the placement ones (`on_disk_*`, `quantization`), and the
-/// configuration refuses the others there. Existing collections keep the settings they were created with.
+/// configuration refuses the others there. Existing collections keep the settings they were
+/// created with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectionSettings {
     /// Shards a collection is split into (spread over the cluster's nodes).
@@ -79,8 +80,7 @@ pub struct CollectionSettings {
     pub on_disk_payload: bool,
     /// Keep the HNSW graph and the sparse index on disk (memory-mapped, read on demand).
     pub on_disk_index: bool,
-    /// Keep an int8 copy of the dense vectors in RAM, searched first and rescored with the
-    /// originals.
+    /// Keep an int8 copy of the dense vectors in RAM and search it instead of the originals.
     pub quantization: crate::config::Quantization,
 }
 
