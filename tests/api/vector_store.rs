@@ -14,7 +14,7 @@ use ragway::vector::edge::EdgeStore;
 use ragway::vector::qdrant::{QdrantOptions, QdrantStore};
 use ragway::vector::{
     CollectionSettings, Condition, Filter, Fusion, Hit, IndexKind, MatchValue, Point, Query,
-    RangeBounds, SearchMode, SparseVec, VectorError, VectorStore,
+    RangeBounds, SearchMode, SparseVec, VectorError, VectorStore, SPARSE,
 };
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -967,7 +967,7 @@ async fn edge_creates_collections_with_the_on_disk_settings() {
             dense["memory"].clone(),
             config["payload_memory"].clone(),
             dense["hnsw_config"]["memory"].clone(),
-            config["sparse_vectors"]["sparse"]["memory"].clone(),
+            config["sparse_vectors"][SPARSE]["memory"].clone(),
             dense["quantization_config"]["scalar"]["type"].clone(),
             dense["quantization_config"]["scalar"]["memory"].clone(),
         ]
@@ -1038,8 +1038,9 @@ async fn edge_optimizes_written_collections() {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
     };
+    let mut kept = Vec::new();
     for batch in 0..16u128 {
-        let points = (0..1000u128)
+        let points: Vec<Point> = (0..1000u128)
             .map(|i| Point {
                 id: Uuid::from_u128(batch * 1000 + i + 1),
                 dense: unit(),
@@ -1047,20 +1048,18 @@ async fn edge_optimizes_written_collections() {
                 payload: Map::new(),
             })
             .collect();
+        kept.push((points[500].id, points[500].dense.clone()));
         store.upsert("big", points).await.unwrap();
     }
-    let probe = Query {
-        dense: Some(unit()),
-        candidates: 5,
-        limit: 5,
-        ..dense([0.0; DIM], 5)
-    };
     let indexed = |name: &str| {
         walkdir(&dir.path().join(name))
             .iter()
             .any(|p| p.ends_with("hnsw_config.json"))
     };
-    let before = store.query("big", &probe).await.unwrap();
+    // Stored points' own vectors: exact search ranks each first, and so must the index, but
+    // for the rare point an approximate graph cannot reach (random 384-d vectors are HNSW's
+    // hardest case, so nothing is asserted of the other neighbours).
+    assert_eq!(found_first(&store, &kept).await, 16, "exact search");
     assert!(!indexed("big"), "no index before optimising");
     assert_eq!(
         store.optimize_written().await.unwrap(),
@@ -1074,16 +1073,29 @@ async fn edge_optimizes_written_collections() {
         0,
         "nothing written since"
     );
-    let after = store.query("big", &probe).await.unwrap();
-    // HNSW is approximate (and built by several threads): the exact nearest point must still
-    // be among the five found.
     assert!(
-        ids(&after).contains(&ids(&before)[0]),
-        "{:?} vs {:?}",
-        ids(&after),
-        ids(&before)
+        found_first(&store, &kept).await >= 15,
+        "the index finds the points themselves"
     );
     assert_eq!(store.count("big", None).await.unwrap(), 16_000);
+}
+
+/// How many of `kept`'s points come first (of five hits) in `big` when searched by their own
+/// vectors.
+async fn found_first(store: &EdgeStore, kept: &[(Uuid, Vec<f32>)]) -> usize {
+    let mut found = 0;
+    for (id, vector) in kept {
+        let query = Query {
+            dense: Some(vector.clone()),
+            candidates: 5,
+            limit: 5,
+            ..dense([0.0; DIM], 5)
+        };
+        let hits = store.query("big", &query).await.unwrap();
+        assert_eq!(hits.len(), 5);
+        found += usize::from(ids(&hits)[0] == *id);
+    }
+    found
 }
 
 /// Every file under `dir`.
@@ -1303,9 +1315,7 @@ async fn qdrant_server_creates_collections_with_the_cluster_settings() {
         }
         other => panic!("{other:?}"),
     }
-    let sparse_index = p.sparse_vectors_config.unwrap().map["sparse"]
-        .index
-        .unwrap();
+    let sparse_index = p.sparse_vectors_config.unwrap().map[SPARSE].index.unwrap();
     assert_eq!(sparse_index.on_disk, Some(true));
     // Points spread over three shards still answer as one collection.
     assert_eq!(store.count("laid_out", None).await.unwrap(), 5);
