@@ -39,13 +39,11 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// The name `--layout` takes.
-    fn name(self) -> &'static str {
-        match self {
-            Layout::Ram => "ram",
-            Layout::DiskVectors => "disk-vectors",
-            Layout::Disk => "disk",
-        }
+    /// The name `--layout` takes, as clap spells it.
+    fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|value| value.get_name().to_owned())
+            .unwrap_or_else(|| format!("{self:?}"))
     }
 }
 
@@ -154,7 +152,7 @@ fn search_in_child(dir: &Path, args: &ScaleArgs) -> anyhow::Result<Vec<Value>> {
     let layout = args.layout.name();
     let concurrency: Vec<String> = args.concurrency.iter().map(usize::to_string).collect();
     let out = std::process::Command::new(exe)
-        .args(["bench", "scale-search", "--layout", layout])
+        .args(["bench", "scale-search", "--layout", &layout])
         .arg("--dir")
         .arg(dir)
         .args(["--queries", &args.queries.to_string()])
