@@ -206,15 +206,17 @@ fn report(args: &ScaleArgs, built: &Built, rows: &[Value]) {
         "conc", "p50 ms", "p99 ms", "searches/s", "RSS peak MB", "anon MB", "file MB"
     );
     for r in rows {
+        // JSON values ignore widths: format them as strings first.
+        let cell = |key: &str| r[key].to_string();
         println!(
             "{:>6} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}",
-            r["concurrency"],
-            r["p50_ms"],
-            r["p99_ms"],
-            r["searches_per_s"],
-            r["rss_mb"],
-            r["rss_anon_mb"],
-            r["rss_file_mb"]
+            cell("concurrency"),
+            cell("p50_ms"),
+            cell("p99_ms"),
+            cell("searches_per_s"),
+            cell("rss_mb"),
+            cell("rss_anon_mb"),
+            cell("rss_file_mb")
         );
     }
 }
