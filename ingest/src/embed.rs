@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -90,9 +91,16 @@ pub struct Embedder {
 }
 
 struct Inner {
+    /// `threads` instances of `intra_threads` ONNX Runtime threads each.
     pool: ModelPool,
-    /// Async callers wait here, not on a blocking thread, so at most `threads` blocking
-    /// tasks exist at a time and the wait never occupies a tokio worker.
+    /// With `intra_threads > 1`: `threads × intra_threads` instances of one thread each, for
+    /// chunk batches, and for query batches that find the cores partly busy (see
+    /// `spawn_next`). `None` when the pool's instances are single-threaded already.
+    narrow: Option<ModelPool>,
+    intra_threads: usize,
+    /// One permit per core embedding may use (`threads × intra_threads`): an inference on
+    /// the pool holds `intra_threads` of them, one on `narrow` holds one. Async callers wait
+    /// here, not on a blocking thread, so the wait never occupies a tokio worker.
     permits: Arc<Semaphore>,
     max_batch: usize,
     max_length: usize,
@@ -111,6 +119,8 @@ impl std::fmt::Debug for Embedder {
             .field("model_name", &self.inner.model_name)
             .field("dim", &self.inner.dim)
             .field("threads", &self.inner.pool.size)
+            .field("intra_threads", &self.inner.intra_threads)
+            .field("narrow", &self.inner.narrow.as_ref().map_or(0, |p| p.size))
             .finish()
     }
 }
@@ -144,23 +154,32 @@ impl Embedder {
         };
         let dim = hidden_size(&files.config_file)?;
 
-        let mut models = Vec::with_capacity(cfg.threads);
-        for _ in 0..cfg.threads {
-            let model = UserDefinedEmbeddingModel::new(onnx.clone(), files.clone())
-                // MiniLM was trained with mean pooling; fastembed's default is CLS.
-                .with_pooling(Pooling::Mean)
-                // Static: batches are allowed (Dynamic forbids them), output unchanged.
-                .with_quantization(QuantizationMode::Static);
-            // ORT's intra-op threads spin between operators (its default): turning that
-            // off measured 2.9 → 4.7 ms for a lone query on 1 × 2 threads.
-            let options = InitOptionsUserDefined::new()
-                .with_environment(environment.clone())
-                .with_max_length(cfg.max_length)
-                .with_intra_threads(cfg.intra_threads);
-            let model = TextEmbedding::try_new_from_user_defined(model, options)
-                .with_context(|| format!("cannot load the model in '{}'", dir.display()))?;
-            models.push(model);
-        }
+        let instances = |count: usize, intra_threads: usize| -> Result<Vec<TextEmbedding>> {
+            (0..count)
+                .map(|_| {
+                    let model = UserDefinedEmbeddingModel::new(onnx.clone(), files.clone())
+                        // MiniLM was trained with mean pooling; fastembed's default is CLS.
+                        .with_pooling(Pooling::Mean)
+                        // Static: batches are allowed (Dynamic forbids them), output unchanged.
+                        .with_quantization(QuantizationMode::Static);
+                    // ORT's intra-op threads spin between operators (its default): turning
+                    // that off measured 2.9 → 4.7 ms for a lone query on 1 × 2 threads.
+                    let options = InitOptionsUserDefined::new()
+                        .with_environment(environment.clone())
+                        .with_max_length(cfg.max_length)
+                        .with_intra_threads(intra_threads);
+                    TextEmbedding::try_new_from_user_defined(model, options)
+                        .with_context(|| format!("cannot load the model in '{}'", dir.display()))
+                })
+                .collect()
+        };
+        let models = instances(cfg.threads, cfg.intra_threads)?;
+        let cores = cfg.threads * cfg.intra_threads;
+        let narrow = if cfg.intra_threads > 1 {
+            Some(ModelPool::new(instances(cores, 1)?))
+        } else {
+            None
+        };
 
         let model_name = dir
             .file_name()
@@ -180,7 +199,9 @@ impl Embedder {
         Ok(Embedder {
             inner: Arc::new(Inner {
                 pool: ModelPool::new(models),
-                permits: Arc::new(Semaphore::new(cfg.threads)),
+                narrow,
+                intra_threads: cfg.intra_threads,
+                permits: Arc::new(Semaphore::new(cores)),
                 max_batch: cfg.max_batch,
                 max_length: cfg.max_length,
                 dim,
@@ -212,13 +233,23 @@ impl Embedder {
         self.inner.tokenizer.clone()
     }
 
+    /// Inferences run so far on the multi-threaded instances and on the single-threaded
+    /// ones (always 0 when `intra_threads` is 1: every instance is single-threaded then).
+    pub fn runs(&self) -> (u64, u64) {
+        let narrow = self.inner.narrow.as_ref();
+        (
+            self.inner.pool.runs.load(Ordering::Relaxed),
+            narrow.map_or(0, |p| p.runs.load(Ordering::Relaxed)),
+        )
+    }
+
     /// Embeds `texts` on the calling thread, one vector per text in the same order.
     /// Blocks while every model instance is busy. Never call it on an async worker.
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         let mut out = vec![Vec::new(); texts.len()];
         for batch in self.inner.plan(texts) {
             let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i].as_str()).collect();
-            let vectors = self.inner.run(&batch_texts)?;
+            let vectors = self.inner.run(&self.inner.pool, &batch_texts)?;
             for (i, v) in batch.into_iter().zip(vectors) {
                 out[i] = v;
             }
@@ -419,27 +450,59 @@ impl Inner {
         lock(cache).get(text).map(|v| v.to_vec())
     }
 
-    /// With a permit in hand: start the next batch on the blocking pool (the permit goes
-    /// with it) and say so, or give the permit back when nothing waits.
-    fn spawn_next(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> bool {
+    /// With a permit (a core) in hand: start the next batch on the blocking pool (the
+    /// permits it holds go with it) and say so, or give the permit back when nothing waits.
+    ///
+    /// Where it runs, when the pool's instances use several threads: a query batch takes
+    /// the other cores' permits too if they are free and runs on a multi-threaded instance
+    /// (a lone query uses the whole machine); otherwise, and for every chunk batch, it runs
+    /// on a single-threaded instance with its one core. Under load, each core then runs an
+    /// inference of its own instead of all of them waiting at every operator for the
+    /// slowest of one inference's threads (ORT's threads spin there, and any other work on
+    /// the machine — parsing, chunking, writes — stalls them all). `ragway bench ingest`,
+    /// SciFact, 2 cores, 1 × 2 threads: 34.0–36.3 chunks/s with chunks on the two-threaded
+    /// instance, 39.7–40.9 with them on two single-threaded ones.
+    fn spawn_next(self: &Arc<Self>, mut permit: OwnedSemaphorePermit) -> bool {
         let Some(batch) = lock(&self.queue).take(self.max_batch, self.max_length) else {
             return false;
+        };
+        let wide = match (&batch, &self.narrow) {
+            (_, None) => true,
+            (Batch::Chunks(_), Some(_)) => false,
+            (Batch::Queries(_), Some(_)) => {
+                let more = self.intra_threads as u32 - 1;
+                match self.permits.clone().try_acquire_many_owned(more) {
+                    Ok(rest) => {
+                        permit.merge(rest);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
         };
         let inner = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             match batch {
-                Batch::Queries(queries) => inner.answer_queries(queries),
-                Batch::Chunks(chunks) => inner.answer_chunks(chunks),
+                Batch::Queries(queries) => inner.answer_queries(queries, wide),
+                Batch::Chunks(chunks) => inner.answer_chunks(chunks, wide),
             }
         });
         true
     }
 
+    /// The instances an inference runs on: the pool's, or the single-threaded ones.
+    fn instances(&self, wide: bool) -> &ModelPool {
+        match &self.narrow {
+            Some(narrow) if !wide => narrow,
+            _ => &self.pool,
+        }
+    }
+
     /// Embeds a batch of queries in one run and hands each caller its vector (or the error).
-    fn answer_queries(&self, batch: Vec<WaitingQuery>) {
+    fn answer_queries(&self, batch: Vec<WaitingQuery>, wide: bool) {
         let texts: Vec<&str> = batch.iter().map(|q| q.text.as_str()).collect();
-        match self.run(&texts) {
+        match self.run(self.instances(wide), &texts) {
             Ok(vectors) => {
                 if let Some(cache) = &self.cache {
                     let mut cache = lock(cache);
@@ -463,9 +526,10 @@ impl Inner {
     /// Embeds a batch of chunks in one run and hands each its vector. When the run fails
     /// and the batch mixes documents, each document's chunks run again on their own, so
     /// the error reaches only the document that causes it.
-    fn answer_chunks(&self, batch: Vec<WaitingChunk>) {
+    fn answer_chunks(&self, batch: Vec<WaitingChunk>, wide: bool) {
+        let pool = self.instances(wide);
         let texts: Vec<&str> = batch.iter().map(|c| c.text.as_str()).collect();
-        let error = match self.run(&texts) {
+        let error = match self.run(pool, &texts) {
             Ok(vectors) => {
                 for (c, v) in batch.into_iter().zip(vectors) {
                     let _ = c.reply.send((c.index, Ok(v)));
@@ -488,7 +552,7 @@ impl Inner {
                 rest.into_iter().partition(|c| c.reply.same_channel(&reply));
             rest = others;
             let texts: Vec<&str> = mine.iter().map(|c| c.text.as_str()).collect();
-            match self.run(&texts) {
+            match self.run(pool, &texts) {
                 Ok(vectors) => {
                     for (c, v) in mine.into_iter().zip(vectors) {
                         let _ = c.reply.send((c.index, Ok(v)));
@@ -515,9 +579,10 @@ impl Inner {
             .collect()
     }
 
-    /// One ONNX run on a leased instance; the lease returns it to the pool even on panic.
-    fn run(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let mut lease = self.pool.lease();
+    /// One ONNX run on an instance leased from `pool`; the lease returns it even on panic.
+    fn run(&self, pool: &ModelPool, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let mut lease = pool.lease();
+        pool.runs.fetch_add(1, Ordering::Relaxed);
         let vectors = lease
             .model()
             .embed(texts, Some(texts.len()))
@@ -550,6 +615,8 @@ struct ModelPool {
     idle: Mutex<Vec<TextEmbedding>>,
     returned: Condvar,
     size: usize,
+    /// Inferences run on these instances so far.
+    runs: AtomicU64,
 }
 
 impl ModelPool {
@@ -558,6 +625,7 @@ impl ModelPool {
             size: models.len(),
             idle: Mutex::new(models),
             returned: Condvar::new(),
+            runs: AtomicU64::new(0),
         }
     }
 

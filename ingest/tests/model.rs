@@ -241,3 +241,62 @@ async fn pipeline_rejects_chunks_longer_than_the_model() {
     let err = pipeline.process(&doc, &settings, false).await.unwrap_err();
     assert!(err.to_string().contains("'max_tokens'"), "{err}");
 }
+
+/// With instances of several threads (1 × 2, the serve default on 2 cores), a lone query on an
+/// idle embedder runs on the two-threaded instance, chunk batches run on the single-threaded
+/// ones, and both give the reference vectors — also while queries and documents mix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_run_single_threaded_and_a_lone_query_uses_every_thread() {
+    let reference = reference();
+    let mut cfg = EmbedderConfig::from_data_dir(&data_dir());
+    cfg.threads = 1;
+    cfg.intra_threads = 2;
+    cfg.query_cache = 0;
+    let embedder = ragway_ingest::Embedder::load(cfg).unwrap();
+    assert_eq!(embedder.runs(), (0, 0));
+
+    let got = embedder.embed_query(&reference.sentences[0]).await.unwrap();
+    assert!(max_abs_diff(&got, &reference.vectors[0]) < 1e-4);
+    assert_eq!(
+        embedder.runs(),
+        (1, 0),
+        "a lone query runs on the wide instance"
+    );
+
+    let vectors = embedder.embed(reference.sentences.clone()).await.unwrap();
+    for (i, (got, want)) in vectors.iter().zip(&reference.vectors).enumerate() {
+        let diff = max_abs_diff(got, want);
+        assert!(diff < 1e-4, "chunk {i}: max abs diff {diff}");
+    }
+    let (wide, narrow) = embedder.runs();
+    assert_eq!(wide, 1, "chunk batches never run on the wide instance");
+    assert!(
+        narrow >= 1,
+        "chunk batches run on the single-threaded instances"
+    );
+
+    // Documents and queries at once: every caller still gets its own text's vector.
+    let docs: Vec<_> = (0..3)
+        .map(|_| {
+            let (embedder, texts) = (embedder.clone(), reference.sentences.clone());
+            tokio::spawn(async move { embedder.embed(texts).await })
+        })
+        .collect();
+    let queries: Vec<_> = (0..8)
+        .flat_map(|_| reference.sentences.iter().cloned().enumerate())
+        .map(|(i, text)| {
+            let embedder = embedder.clone();
+            tokio::spawn(async move { (i, embedder.embed_query(&text).await) })
+        })
+        .collect();
+    for task in queries {
+        let (i, got) = task.await.unwrap();
+        let diff = max_abs_diff(&got.unwrap(), &reference.vectors[i]);
+        assert!(diff < 1e-4, "query {i}: max abs diff {diff}");
+    }
+    for task in docs {
+        for (got, want) in task.await.unwrap().unwrap().iter().zip(&reference.vectors) {
+            assert!(max_abs_diff(got, want) < 1e-4);
+        }
+    }
+}
