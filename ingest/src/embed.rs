@@ -93,14 +93,16 @@ pub struct Embedder {
 struct Inner {
     /// `threads` instances of `intra_threads` ONNX Runtime threads each.
     pool: ModelPool,
-    /// With `intra_threads > 1`: `threads × intra_threads` instances of one thread each, for
-    /// chunk batches, and for query batches that find the cores partly busy (see
-    /// `spawn_next`). `None` when the pool's instances are single-threaded already.
+    /// With `intra_threads > 1` on at most `NARROW_MAX_CORES` cores: `threads ×
+    /// intra_threads` instances of one thread each, for chunk batches, and for query batches
+    /// that find the cores partly busy (see `spawn_next`). `None` otherwise: the pool's
+    /// instances are single-threaded already, or the extra instances would cost too much.
     narrow: Option<ModelPool>,
     intra_threads: usize,
-    /// One permit per core embedding may use (`threads × intra_threads`): an inference on
-    /// the pool holds `intra_threads` of them, one on `narrow` holds one. Async callers wait
-    /// here, not on a blocking thread, so the wait never occupies a tokio worker.
+    /// With `narrow`, one permit per core embedding may use (`threads × intra_threads`): an
+    /// inference on the pool holds `intra_threads` of them, one on `narrow` holds one.
+    /// Without, one per instance of the pool. Async callers wait here, not on a blocking
+    /// thread, so the wait never occupies a tokio worker.
     permits: Arc<Semaphore>,
     max_batch: usize,
     max_length: usize,
@@ -175,11 +177,12 @@ impl Embedder {
         };
         let models = instances(cfg.threads, cfg.intra_threads)?;
         let cores = cfg.threads * cfg.intra_threads;
-        let narrow = if cfg.intra_threads > 1 {
+        let narrow = if cfg.intra_threads > 1 && cores <= NARROW_MAX_CORES {
             Some(ModelPool::new(instances(cores, 1)?))
         } else {
             None
         };
+        let permits = if narrow.is_some() { cores } else { cfg.threads };
 
         let model_name = dir
             .file_name()
@@ -201,7 +204,7 @@ impl Embedder {
                 pool: ModelPool::new(models),
                 narrow,
                 intra_threads: cfg.intra_threads,
-                permits: Arc::new(Semaphore::new(cores)),
+                permits: Arc::new(Semaphore::new(permits)),
                 max_batch: cfg.max_batch,
                 max_length: cfg.max_length,
                 dim,
@@ -337,6 +340,12 @@ impl Embedder {
 /// 8 → 18.8, 32 → 18.0) while short ones gain from them, and a query that arrives meanwhile
 /// waits for at most one such batch per instance.
 const CHUNK_BATCH_TOKENS: usize = 512;
+
+/// The most cores for which single-threaded instances are loaded beside multi-threaded ones.
+/// Each instance of this model costs about 120 MB of RSS here (an idle server: 1 × 1
+/// 208 MB, 2 × 1 341 MB, 1 × 2 with its 2 single-threaded instances 439 MB, 1 × 4 with 4
+/// 660 MB), so on bigger machines chunks share the multi-threaded instances instead.
+const NARROW_MAX_CORES: usize = 4;
 
 /// How many of the oldest queued chunks a batch is chosen from.
 const CHUNK_WINDOW: usize = 256;

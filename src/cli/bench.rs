@@ -672,7 +672,8 @@ async fn chat(
     let app = Application::build(instant_config(&base, scratch.path(), &backend)).await?;
     let url = format!("http://127.0.0.1:{}/v1/chat/completions", app.port());
     let state = app.state();
-    tokio::spawn(app.run_until_stopped());
+    let server = app.handle();
+    let running = tokio::spawn(app.run_until_stopped());
     let (_, token) = ragway::auth::bootstrap::dev_token(&state)
         .await?
         .context("no dev token")?;
@@ -725,7 +726,13 @@ async fn chat(
     let logged = bodies.bodies(true, Some("bench-stages"));
     load(&client, &url, Some(&token), logged, stages, 1).await?;
     print_stages(&state, as_json).await?;
-    print_query_encoders(&state, requests, as_json).await
+    print_query_encoders(&state, requests, as_json).await?;
+    // Stop the server and its workers before the scratch dir goes: the store flushes its
+    // collections when the last handle drops, and they must still be there.
+    server.stop(true).await;
+    running.await??;
+    drop(state);
+    Ok(())
 }
 
 /// p50/p99 per stage of the chats logged as `bench-stages`.
