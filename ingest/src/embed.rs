@@ -459,8 +459,9 @@ impl Inner {
         lock(cache).get(text).map(|v| v.to_vec())
     }
 
-    /// With a permit (a core) in hand: start the next batch on the blocking pool (the
-    /// permits it holds go with it) and say so, or give the permit back when nothing waits.
+    /// With a permit in hand (a core; without `narrow`, an instance): start the next batch
+    /// on the blocking pool (the permits it holds go with it) and say so, or give the permit
+    /// back when nothing waits.
     ///
     /// Where it runs, when the pool's instances use several threads: a query batch takes
     /// the other cores' permits too if they are free and runs on a multi-threaded instance
