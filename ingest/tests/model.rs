@@ -89,6 +89,22 @@ async fn async_embedding_is_concurrent_and_ordered() {
     assert!(embedder.embed(Vec::new()).await.unwrap().is_empty());
 }
 
+/// Every sentence `copies` times, each as a query of its own task, all at once; each task
+/// answers with the sentence's index and its vector.
+fn spawn_queries(
+    embedder: &ragway_ingest::Embedder,
+    sentences: &[String],
+    copies: usize,
+) -> Vec<tokio::task::JoinHandle<(usize, anyhow::Result<Vec<f32>>)>> {
+    (0..copies)
+        .flat_map(|_| sentences.iter().cloned().enumerate())
+        .map(|(i, text)| {
+            let embedder = embedder.clone();
+            tokio::spawn(async move { (i, embedder.embed_query(&text).await) })
+        })
+        .collect()
+}
+
 /// Queries arriving together share inferences (batched with other callers' queries, padded
 /// to the longest) and each caller still gets its own text's vector, equal to the reference;
 /// a second round is served from the cache with the same vectors.
@@ -101,14 +117,7 @@ async fn concurrent_queries_are_batched_and_each_gets_its_own_vector() {
         cfg.query_cache = cache;
         let embedder = ragway_ingest::Embedder::load(cfg).unwrap();
         for round in 0..2 {
-            let tasks: Vec<_> = (0..4)
-                .flat_map(|_| reference.sentences.iter().cloned().enumerate())
-                .map(|(i, text)| {
-                    let embedder = embedder.clone();
-                    tokio::spawn(async move { (i, embedder.embed_query(&text).await) })
-                })
-                .collect();
-            for task in tasks {
+            for task in spawn_queries(&embedder, &reference.sentences, 4) {
                 let (i, got) = task.await.unwrap();
                 let got = got.unwrap();
                 let diff = max_abs_diff(&got, &reference.vectors[i]);
@@ -282,14 +291,7 @@ async fn chunks_run_single_threaded_and_a_lone_query_uses_every_thread() {
             tokio::spawn(async move { embedder.embed(texts).await })
         })
         .collect();
-    let queries: Vec<_> = (0..8)
-        .flat_map(|_| reference.sentences.iter().cloned().enumerate())
-        .map(|(i, text)| {
-            let embedder = embedder.clone();
-            tokio::spawn(async move { (i, embedder.embed_query(&text).await) })
-        })
-        .collect();
-    for task in queries {
+    for task in spawn_queries(&embedder, &reference.sentences, 8) {
         let (i, got) = task.await.unwrap();
         let diff = max_abs_diff(&got.unwrap(), &reference.vectors[i]);
         assert!(diff < 1e-4, "query {i}: max abs diff {diff}");
